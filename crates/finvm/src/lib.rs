@@ -1,0 +1,17 @@
+//! # FinVM core
+//!
+//! A deterministic, register-based bytecode virtual machine: the same
+//! `Program + Input + State` always yields the same `Output + State + Trace`.
+//!
+//! This crate is pure: no I/O, no clock, no randomness, and no hash-order
+//! iteration anywhere observable.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod num;
+pub mod value;
+
+pub use error::{ErrorCode, VmError, VmResult};
+pub use num::{Fixed, Int, Rational, Rounding};
+pub use value::{List, Map, Record, Str, Value};

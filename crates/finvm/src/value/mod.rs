@@ -1,0 +1,566 @@
+//! The FinVM [`Value`]: 21 constructors, immutable semantics, cheap aliasing.
+//!
+//! Composite values live behind `Rc` and are copied on write
+//! (`Rc::make_mut`), so `MOVE` and register copies are O(1) and an unshared
+//! list grows in place. A `Value` is 16 bytes: every payload is a thin pointer
+//! or fits inline ([`Int::Small`]).
+//!
+//! Lists, maps and records cache their nesting depth so `maxValueDepth` can be
+//! enforced in O(1) per update.
+
+mod order;
+pub mod canon;
+pub mod json;
+pub mod show;
+
+pub use order::cmp_utf16;
+
+use crate::num::{Fixed, Int, Rational};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+/// An immutable string shared by reference. Ordered by UTF-16 code units, as
+/// JavaScript orders strings.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Str(Rc<String>);
+
+impl Str {
+    /// Creates a string.
+    pub fn new(s: impl Into<String>) -> Str {
+        Str(Rc::new(s.into()))
+    }
+
+    /// The text.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// Length in UTF-16 code units.
+    pub fn utf16_len(&self) -> usize {
+        utf16_len(self.as_str())
+    }
+}
+
+/// Length of a string in UTF-16 code units.
+pub fn utf16_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().map(char::len_utf16).sum()
+    }
+}
+
+impl std::ops::Deref for Str {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Str {
+        Str::new(s)
+    }
+}
+
+impl From<String> for Str {
+    fn from(s: String) -> Str {
+        Str::new(s)
+    }
+}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, other: &Str) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Str {
+    fn cmp(&self, other: &Str) -> std::cmp::Ordering {
+        if Rc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        cmp_utf16(self.as_str(), other.as_str())
+    }
+}
+
+impl std::borrow::Borrow<str> for Str {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// A list value with its cached nesting depth.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct List {
+    items: Vec<Value>,
+    depth: u32,
+}
+
+impl List {
+    /// An empty list.
+    pub fn new() -> List {
+        List::default()
+    }
+
+    /// A list of the given items.
+    pub fn from_vec(items: Vec<Value>) -> List {
+        let depth = items.iter().map(Value::depth).max().unwrap_or(0);
+        List { items, depth }
+    }
+
+    /// The elements.
+    #[inline]
+    pub fn items(&self) -> &[Value] {
+        &self.items
+    }
+
+    /// Consumes the list, giving its elements.
+    pub fn into_vec(self) -> Vec<Value> {
+        self.items
+    }
+
+    /// Number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Appends an element.
+    pub fn push(&mut self, v: Value) {
+        self.depth = self.depth.max(v.depth());
+        self.items.push(v);
+    }
+
+    /// Replaces element `i` (which must exist).
+    pub fn set(&mut self, i: usize, v: Value) {
+        let old = std::mem::replace(&mut self.items[i], v);
+        let nd = self.items[i].depth();
+        if nd >= self.depth {
+            self.depth = nd;
+        } else if old.depth() == self.depth {
+            self.depth = self.items.iter().map(Value::depth).max().unwrap_or(0);
+        }
+    }
+
+    /// Depth of the list value itself (1 + deepest element).
+    pub fn depth(&self) -> u32 {
+        self.depth + 1
+    }
+}
+
+/// A map value (keys in [`Value`] order) with its cached nesting depth.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Map {
+    entries: BTreeMap<Value, Value>,
+    depth: u32,
+}
+
+impl Map {
+    /// An empty map.
+    pub fn new() -> Map {
+        Map::default()
+    }
+
+    /// The entries in ascending key order.
+    pub fn entries(&self) -> &BTreeMap<Value, Value> {
+        &self.entries
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Looks a key up.
+    pub fn get(&self, k: &Value) -> Option<&Value> {
+        self.entries.get(k)
+    }
+
+    /// Inserts or replaces.
+    pub fn insert(&mut self, k: Value, v: Value) {
+        self.depth = self.depth.max(k.depth()).max(v.depth());
+        if let Some(old) = self.entries.insert(k, v) {
+            if old.depth() == self.depth {
+                self.recompute();
+            }
+        }
+    }
+
+    /// Removes a key.
+    pub fn remove(&mut self, k: &Value) -> Option<Value> {
+        let old = self.entries.remove(k)?;
+        if old.depth() == self.depth || k.depth() == self.depth {
+            self.recompute();
+        }
+        Some(old)
+    }
+
+    fn recompute(&mut self) {
+        self.depth = self.entries.iter().map(|(k, v)| k.depth().max(v.depth())).max().unwrap_or(0);
+    }
+
+    /// Depth of the map value itself.
+    pub fn depth(&self) -> u32 {
+        self.depth + 1
+    }
+}
+
+impl FromIterator<(Value, Value)> for Map {
+    fn from_iter<I: IntoIterator<Item = (Value, Value)>>(iter: I) -> Map {
+        let mut m = Map::new();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+/// A record value (fields in UTF-16 order) with its cached nesting depth.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Record {
+    fields: BTreeMap<Str, Value>,
+    depth: u32,
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Record {
+        Record::default()
+    }
+
+    /// The fields in ascending name order.
+    pub fn fields(&self) -> &BTreeMap<Str, Value> {
+        &self.fields
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Looks a field up.
+    pub fn get(&self, k: &str) -> Option<&Value> {
+        self.fields.get(k)
+    }
+
+    /// Inserts or replaces a field.
+    pub fn insert(&mut self, k: Str, v: Value) {
+        self.depth = self.depth.max(v.depth());
+        if let Some(old) = self.fields.insert(k, v) {
+            if old.depth() == self.depth {
+                self.recompute();
+            }
+        }
+    }
+
+    /// Removes a field.
+    pub fn remove(&mut self, k: &str) -> Option<Value> {
+        let old = self.fields.remove(k)?;
+        if old.depth() == self.depth {
+            self.recompute();
+        }
+        Some(old)
+    }
+
+    fn recompute(&mut self) {
+        self.depth = self.fields.values().map(Value::depth).max().unwrap_or(0);
+    }
+
+    /// Depth of the record value itself.
+    pub fn depth(&self) -> u32 {
+        self.depth + 1
+    }
+}
+
+impl FromIterator<(Str, Value)> for Record {
+    fn from_iter<I: IntoIterator<Item = (Str, Value)>>(iter: I) -> Record {
+        let mut r = Record::new();
+        for (k, v) in iter {
+            r.insert(k, v);
+        }
+        r
+    }
+}
+
+/// A state-machine instance value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MachineInstance {
+    /// The definition's id.
+    pub machine_id: Str,
+    /// `mi<steps>` at creation.
+    pub instance_id: Str,
+    /// The current state name.
+    pub current_state: Str,
+    /// The instance data.
+    pub data: Record,
+    /// Starts at 1, +1 per transition.
+    pub version: i32,
+    /// Hash chain of transitions (`""` initially).
+    pub history_hash: Str,
+}
+
+/// A tagged pair used by variants, events, effect intents and proof values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tagged {
+    /// The tag / type / label.
+    pub tag: Str,
+    /// The payload / value.
+    pub value: Value,
+}
+
+/// A FinVM value. Constructor order is the reference's declaration order,
+/// which is also the cross-constructor ordering.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// `null`.
+    Unit,
+    /// A boolean.
+    Bool(bool),
+    /// An arbitrary-precision integer.
+    Int(Int),
+    /// A fixed-point decimal.
+    Fixed(Rc<Fixed>),
+    /// A rational number.
+    Rational(Rc<Rational>),
+    /// A string.
+    Str(Str),
+    /// A byte string.
+    Bytes(Rc<Vec<u8>>),
+    /// A symbol.
+    Symbol(Str),
+    /// A list.
+    List(Rc<List>),
+    /// A map with arbitrary value keys.
+    Map(Rc<Map>),
+    /// A record with string keys.
+    Record(Rc<Record>),
+    /// A variant: tag and payload.
+    Variant(Rc<Tagged>),
+    /// An option: `None` or `Some(v)`.
+    Option(Option<Rc<Value>>),
+    /// A result: `Err(e)` (Left) or `Ok(v)` (Right).
+    Result(Rc<Result<Value, Value>>),
+    /// A function reference.
+    FunctionRef(Str),
+    /// A local process id.
+    Process(Str),
+    /// A remote process: node and pid.
+    RemoteProcess(Rc<(Str, Str)>),
+    /// A state-machine instance.
+    Machine(Rc<MachineInstance>),
+    /// An event: type and payload.
+    Event(Rc<Tagged>),
+    /// An effect intent: type and payload.
+    Effect(Rc<Tagged>),
+    /// A proof value: label and value.
+    Proof(Rc<Tagged>),
+}
+
+impl Default for Value {
+    fn default() -> Value {
+        Value::Unit
+    }
+}
+
+impl Value {
+    /// An integer value.
+    #[inline]
+    pub fn int(i: impl Into<Int>) -> Value {
+        Value::Int(i.into())
+    }
+
+    /// A string value.
+    pub fn str(s: impl Into<String>) -> Value {
+        Value::Str(Str::new(s))
+    }
+
+    /// A fixed-point value.
+    pub fn fixed(value: Int, scale: i32) -> Value {
+        Value::Fixed(Rc::new(Fixed::new(value, scale)))
+    }
+
+    /// A rational value (as given, not normalised).
+    pub fn rational(r: Rational) -> Value {
+        Value::Rational(Rc::new(r))
+    }
+
+    /// A list value.
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Rc::new(List::from_vec(items)))
+    }
+
+    /// A record value.
+    pub fn record(r: Record) -> Value {
+        Value::Record(Rc::new(r))
+    }
+
+    /// A map value.
+    pub fn map(m: Map) -> Value {
+        Value::Map(Rc::new(m))
+    }
+
+    /// A variant value.
+    pub fn variant(tag: impl Into<Str>, payload: Value) -> Value {
+        Value::Variant(Rc::new(Tagged { tag: tag.into(), value: payload }))
+    }
+
+    /// `Some(v)`.
+    pub fn some(v: Value) -> Value {
+        Value::Option(Some(Rc::new(v)))
+    }
+
+    /// `None`.
+    pub fn none() -> Value {
+        Value::Option(None)
+    }
+
+    /// An event value.
+    pub fn event(ty: impl Into<Str>, payload: Value) -> Value {
+        Value::Event(Rc::new(Tagged { tag: ty.into(), value: payload }))
+    }
+
+    /// An effect intent value.
+    pub fn effect(ty: impl Into<Str>, payload: Value) -> Value {
+        Value::Effect(Rc::new(Tagged { tag: ty.into(), value: payload }))
+    }
+
+    /// Nesting depth: 0 for scalars, 1 + the deepest child for containers.
+    pub fn depth(&self) -> u32 {
+        match self {
+            Value::List(l) => l.depth(),
+            Value::Map(m) => m.depth(),
+            Value::Record(r) => r.depth(),
+            Value::Variant(t) | Value::Event(t) | Value::Effect(t) | Value::Proof(t) => 1 + t.value.depth(),
+            Value::Option(Some(v)) => 1 + v.depth(),
+            Value::Result(r) => {
+                1 + match &**r {
+                    Ok(v) | Err(v) => v.depth(),
+                }
+            }
+            Value::Machine(m) => 1 + m.data.depth(),
+            _ => 0,
+        }
+    }
+
+    /// Constructor rank (declaration order), used for cross-constructor ordering.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Value::Unit => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) => 2,
+            Value::Fixed(_) => 3,
+            Value::Rational(_) => 4,
+            Value::Str(_) => 5,
+            Value::Bytes(_) => 6,
+            Value::Symbol(_) => 7,
+            Value::List(_) => 8,
+            Value::Map(_) => 9,
+            Value::Record(_) => 10,
+            Value::Variant(_) => 11,
+            Value::Option(_) => 12,
+            Value::Result(_) => 13,
+            Value::FunctionRef(_) => 14,
+            Value::Process(_) => 15,
+            Value::RemoteProcess(_) => 16,
+            Value::Machine(_) => 17,
+            Value::Event(_) => 18,
+            Value::Effect(_) => 19,
+            Value::Proof(_) => 20,
+        }
+    }
+
+    /// The kind name used in input-validation messages
+    /// (`Unit`, `Bool`, `Int`, `String`, `Bytes`, or `other`).
+    pub fn input_kind(&self) -> &'static str {
+        match self {
+            Value::Unit => "Unit",
+            Value::Bool(_) => "Bool",
+            Value::Int(_) => "Int",
+            Value::Str(_) => "String",
+            Value::Bytes(_) => "Bytes",
+            _ => "other",
+        }
+    }
+
+    /// The string payload of a `Str` value.
+    pub fn as_str(&self) -> Option<&Str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer payload of an `Int` value.
+    pub fn as_int(&self) -> Option<&Int> {
+        match self {
+            Value::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The record payload of a `Record` value.
+    pub fn as_record(&self) -> Option<&Record> {
+        match self {
+            Value::Record(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_is_two_words() {
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+    }
+
+    #[test]
+    fn depth_is_cached_and_exact() {
+        let inner = Value::list(vec![Value::int(1i64)]);
+        let mut l = List::new();
+        l.push(Value::int(0i64));
+        assert_eq!(l.depth(), 1);
+        l.push(inner.clone());
+        assert_eq!(l.depth(), 2);
+        l.set(1, Value::Unit);
+        assert_eq!(l.depth(), 1);
+        let mut r = Record::new();
+        r.insert(Str::new("a"), inner);
+        assert_eq!(r.depth(), 2);
+        r.remove("a");
+        assert_eq!(r.depth(), 1);
+        assert_eq!(Value::some(Value::list(vec![])).depth(), 2);
+    }
+}
