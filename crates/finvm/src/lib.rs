@@ -8,6 +8,8 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod builtins;
 pub mod error;
 pub mod num;
 pub mod value;
