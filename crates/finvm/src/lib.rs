@@ -9,9 +9,15 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod arith;
 pub mod builtins;
+pub mod decode;
 pub mod error;
+pub mod limits;
 pub mod num;
+pub mod opcodes;
+pub mod program;
+pub mod validate;
 pub mod value;
 
 pub use error::{ErrorCode, VmError, VmResult};

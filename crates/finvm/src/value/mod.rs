@@ -340,9 +340,10 @@ pub struct Tagged {
 
 /// A FinVM value. Constructor order is the reference's declaration order,
 /// which is also the cross-constructor ordering.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Value {
     /// `null`.
+    #[default]
     Unit,
     /// A boolean.
     Bool(bool),
@@ -384,12 +385,6 @@ pub enum Value {
     Effect(Rc<Tagged>),
     /// A proof value: label and value.
     Proof(Rc<Tagged>),
-}
-
-impl Default for Value {
-    fn default() -> Value {
-        Value::Unit
-    }
 }
 
 impl Value {

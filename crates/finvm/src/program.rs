@@ -1,0 +1,332 @@
+//! The program model: the decoded document ([`ProgramDoc`], operands as
+//! written) and the executable [`Program`] (dense instruction arrays with
+//! labels resolved to offsets and functions/builtins to indices).
+
+use crate::builtins::Builtin;
+use crate::error::VmError;
+use crate::limits::Limits;
+use crate::num::Rounding;
+use crate::opcodes::Opcode;
+use crate::value::{Str, Value};
+use std::collections::BTreeMap;
+
+/// One decoded operand, as written in JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    /// A register index or an integer literal (kinds `R` and `I`).
+    Int(i32),
+    /// A string operand.
+    Str(String),
+    /// A boolean operand.
+    Bool(bool),
+    /// A register list.
+    Regs(Vec<i32>),
+    /// A rounding mode.
+    Round(Rounding),
+}
+
+/// A decoded instruction: opcode plus operands in wire order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawInstr {
+    /// The opcode.
+    pub op: Opcode,
+    /// Operands, one per [`Opcode::args`] entry.
+    pub args: Vec<Arg>,
+}
+
+impl RawInstr {
+    /// Integer operand `i` (0-based, not counting the opcode).
+    pub fn int(&self, i: usize) -> i32 {
+        match &self.args[i] {
+            Arg::Int(v) => *v,
+            other => unreachable!("operand {i} of {:?} is {other:?}", self.op),
+        }
+    }
+
+    /// String operand `i`.
+    pub fn str(&self, i: usize) -> &str {
+        match &self.args[i] {
+            Arg::Str(v) => v,
+            other => unreachable!("operand {i} of {:?} is {other:?}", self.op),
+        }
+    }
+
+    /// Register-list operand `i`.
+    pub fn regs(&self, i: usize) -> &[i32] {
+        match &self.args[i] {
+            Arg::Regs(v) => v,
+            other => unreachable!("operand {i} of {:?} is {other:?}", self.op),
+        }
+    }
+
+    /// Every register operand, in operand order (what validation checks).
+    pub fn registers(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        for (kind, arg) in self.op.args().iter().zip(&self.args) {
+            match (kind, arg) {
+                (crate::opcodes::ArgKind::R, Arg::Int(r)) => out.push(*r),
+                (crate::opcodes::ArgKind::Rs, Arg::Regs(rs)) => out.extend_from_slice(rs),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Renders the instruction back to its JSON array form.
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("[");
+        crate::value::json::write_json_str(self.op.name(), &mut s);
+        for a in &self.args {
+            s.push(',');
+            match a {
+                Arg::Int(v) => s.push_str(&v.to_string()),
+                Arg::Str(v) => crate::value::json::write_json_str(v, &mut s),
+                Arg::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
+                Arg::Regs(rs) => {
+                    s.push('[');
+                    let parts: Vec<String> = rs.iter().map(|r| r.to_string()).collect();
+                    s.push_str(&parts.join(","));
+                    s.push(']');
+                }
+                Arg::Round(m) => crate::value::json::write_json_str(m.name(), &mut s),
+            }
+        }
+        s.push(']');
+        s
+    }
+}
+
+/// A decoded function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawFunction {
+    /// The function id (its key in `functions`).
+    pub id: String,
+    /// Declared arity.
+    pub arity: i32,
+    /// Registers per frame.
+    pub register_count: i32,
+    /// `proof.isInvariant` (decoded, informational).
+    pub is_invariant: bool,
+    /// The instructions.
+    pub instructions: Vec<RawInstr>,
+}
+
+/// Where a transition goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TransitionTarget {
+    /// A fixed state.
+    State(String),
+    /// The state named by a function's String result.
+    Computed(String),
+    /// The current state.
+    Stay,
+}
+
+/// One transition of a state machine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransitionDef {
+    /// The transition's name (used in messages).
+    pub name: String,
+    /// States it applies from.
+    pub from: Vec<String>,
+    /// The triggering event.
+    pub event: String,
+    /// Optional guard function (one argument: the instance; returns Bool).
+    pub guard: Option<String>,
+    /// Optional action function.
+    pub action: Option<String>,
+    /// The target.
+    pub to: TransitionTarget,
+    /// Priority; higher wins; absent counts as 0.
+    pub priority: Option<i32>,
+}
+
+/// An invariant checked after every transition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvariantDef {
+    /// Name used in the error message.
+    pub name: String,
+    /// Function (one argument: the new instance; must return `true`).
+    pub check: String,
+    /// Optional error code shown in the message.
+    pub error_code: Option<i32>,
+}
+
+/// A state-machine definition from the program's `stateMachines` object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateMachineDef {
+    /// The machine id.
+    pub id: String,
+    /// Known states (transition targets must be among them).
+    pub states: Vec<String>,
+    /// The initial state.
+    pub initial_state: String,
+    /// Transitions in declaration order.
+    pub transitions: Vec<TransitionDef>,
+    /// Invariants in declaration order.
+    pub invariants: Vec<InvariantDef>,
+}
+
+/// The decoded program document, before validation.
+#[derive(Clone, Debug)]
+pub struct ProgramDoc {
+    /// `version` (default `"1.0"`).
+    pub version: String,
+    /// The constant pool.
+    pub constants: Vec<Value>,
+    /// Initial state.
+    pub state: BTreeMap<Str, Value>,
+    /// Input map (schema inputs merged with legacy `input`).
+    pub input: BTreeMap<Str, Value>,
+    /// Limits.
+    pub limits: Limits,
+    /// `performanceMode`.
+    pub performance_mode: bool,
+    /// The entry function id.
+    pub entrypoint: String,
+    /// Functions in decode order.
+    pub functions: Vec<RawFunction>,
+    /// State machines by id.
+    pub state_machines: BTreeMap<String, StateMachineDef>,
+}
+
+/// A register index, validated to be inside its function's frame.
+pub type Reg = u32;
+
+/// An executable instruction: operands resolved (labels to pcs, functions to
+/// indices, builtins to [`Builtin`]s, strings to shared [`Str`]s).
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub enum Instr {
+    Nop,
+    Halt { src: Reg },
+    Abort { code: i32 },
+    Jump { target: u32 },
+    JumpIf { cond: Reg, target: u32 },
+    JumpIfFalse { cond: Reg, target: u32 },
+    Call { dst: Reg, func: u32, args: Box<[Reg]> },
+    TailCall { func: u32, args: Box<[Reg]> },
+    Return { src: Reg },
+    LoadConst { dst: Reg, idx: u32 },
+    LoadInput { dst: Reg, key: Str, context: bool },
+    Move { dst: Reg, src: Reg },
+    Clear { dst: Reg },
+    RecordNew { dst: Reg },
+    RecordGet { dst: Reg, rec: Reg, field: Str, opt: bool },
+    RecordSet { dst: Reg, rec: Reg, field: Str, val: Reg },
+    RecordHas { dst: Reg, rec: Reg, field: Str },
+    RecordRemove { dst: Reg, rec: Reg, field: Str },
+    RecordKeys { dst: Reg, rec: Reg },
+    ListNew { dst: Reg },
+    ListFrom { dst: Reg, items: Box<[Reg]> },
+    ListGet { dst: Reg, list: Reg, idx: Reg },
+    ListSet { dst: Reg, list: Reg, idx: Reg, val: Reg },
+    ListAppend { dst: Reg, list: Reg, val: Reg },
+    ListLength { dst: Reg, list: Reg },
+    ListSlice { dst: Reg, list: Reg, start: Reg, end: Reg },
+    MapNew { dst: Reg },
+    MapGet { dst: Reg, map: Reg, key: Reg, opt: bool },
+    MapSet { dst: Reg, map: Reg, key: Reg, val: Reg },
+    MapHas { dst: Reg, map: Reg, key: Reg },
+    MapRemove { dst: Reg, map: Reg, key: Reg },
+    MapKeys { dst: Reg, map: Reg },
+    MapValues { dst: Reg, map: Reg },
+    MapSize { dst: Reg, map: Reg },
+    VariantNew { dst: Reg, tag: Str, payload: Reg },
+    VariantTag { dst: Reg, v: Reg },
+    VariantPayload { dst: Reg, v: Reg },
+    Add { dst: Reg, a: Reg, b: Reg },
+    Sub { dst: Reg, a: Reg, b: Reg },
+    Mul { dst: Reg, a: Reg, b: Reg },
+    Div { dst: Reg, mode: Rounding, a: Reg, b: Reg },
+    Mod { dst: Reg, a: Reg, b: Reg },
+    Neg { dst: Reg, a: Reg },
+    Abs { dst: Reg, a: Reg },
+    Min { dst: Reg, a: Reg, b: Reg },
+    Max { dst: Reg, a: Reg, b: Reg },
+    Clamp { dst: Reg, v: Reg, lo: Reg, hi: Reg },
+    Eq { dst: Reg, a: Reg, b: Reg },
+    Neq { dst: Reg, a: Reg, b: Reg },
+    Lt { dst: Reg, a: Reg, b: Reg },
+    Lte { dst: Reg, a: Reg, b: Reg },
+    Gt { dst: Reg, a: Reg, b: Reg },
+    Gte { dst: Reg, a: Reg, b: Reg },
+    Compare { dst: Reg, a: Reg, b: Reg },
+    CallBuiltin { dst: Reg, builtin: Result<Builtin, Box<VmError>>, args: Box<[Reg]> },
+    StateGet { dst: Reg, key: Str, opt: bool },
+    StateSet { key: Str, src: Reg },
+    StateDelete { key: Str },
+    StateExists { dst: Reg, key: Str },
+    StateKeys { dst: Reg, prefix: Str },
+    StateSnapshot { dst: Reg },
+    EventNew { dst: Reg, ty: Str, payload: Reg },
+    EventEmit { src: Reg },
+    BatchNew { dst: Reg },
+    EventBatchAppend { dst: Reg, batch: Reg, ev: Reg },
+    EffectNew { dst: Reg, ty: Str, payload: Reg },
+    EffectRequest { src: Reg },
+    EffectAwait { src: Reg },
+    EffectBatchAppend { dst: Reg, batch: Reg, eff: Reg },
+    MachineNew { dst: Reg, machine: Str, data: Reg },
+    MachineState { dst: Reg, inst: Reg },
+    MachineTransition { dst: Reg, inst: Reg, event: Str },
+    Assert { cond: Reg, code: i32 },
+    Assume { cond: Reg, note: Str },
+    InvariantCheck { func: Option<u32>, name: Str },
+    ProofMark { label: Str, val: Reg },
+    ProofScopeBegin { label: Str },
+    ProofScopeEnd { label: Str },
+    /// A process or distribution opcode, executed by the process layer from
+    /// its raw operands.
+    Proc { op: Opcode, regs: Box<[Reg]>, func: Option<u32>, flag: bool, int: i32 },
+}
+
+/// An executable function.
+#[derive(Clone, Debug)]
+pub struct Function {
+    /// The function id.
+    pub id: Str,
+    /// Declared arity.
+    pub arity: u32,
+    /// Registers per frame.
+    pub register_count: u32,
+    /// Executable code; `code[pc]`.
+    pub code: Vec<Instr>,
+    /// The instructions as decoded (for traces and docs).
+    pub raw: Vec<RawInstr>,
+}
+
+/// A validated, executable program.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// `version`.
+    pub version: String,
+    /// The constant pool.
+    pub constants: Vec<Value>,
+    /// Functions sorted by id (UTF-16 order); indices are function ids at run time.
+    pub functions: Vec<Function>,
+    /// Function id → index.
+    pub function_index: BTreeMap<String, u32>,
+    /// Index of the entry function.
+    pub entry: u32,
+    /// Initial state.
+    pub state: BTreeMap<Str, Value>,
+    /// Input map.
+    pub input: BTreeMap<Str, Value>,
+    /// Limits.
+    pub limits: Limits,
+    /// `performanceMode`.
+    pub performance_mode: bool,
+    /// State machines by id.
+    pub state_machines: BTreeMap<String, StateMachineDef>,
+    /// SHA-256 (hex) of the program's canonical executable content, used to
+    /// bind snapshots to their program.
+    pub digest: String,
+}
+
+impl Program {
+    /// Looks a function up by id.
+    pub fn function(&self, id: &str) -> Option<u32> {
+        self.function_index.get(id).copied()
+    }
+}
