@@ -70,6 +70,7 @@ enum EffectCommand {
     /// Run a program to quiescence; prints the start document as one JSON line.
     Start {
         /// The program JSON file.
+        #[arg(value_name = "PROGRAM")]
         file: PathBuf,
         /// A JSON file with `{"input": {...}, "state": {...}}` overrides.
         #[arg(long, value_name = "FILE")]
@@ -78,6 +79,7 @@ enum EffectCommand {
     /// Resume from a snapshot with deliveries; prints the resume document as one JSON line.
     Resume {
         /// The program JSON file.
+        #[arg(value_name = "PROGRAM")]
         file: PathBuf,
         /// A JSON file holding the `snapshot` value of the previous document.
         #[arg(long, value_name = "FILE")]

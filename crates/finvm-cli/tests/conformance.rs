@@ -23,8 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+mod common;
+
+use common::TempDir;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{Map, Value};
 
@@ -122,7 +124,7 @@ fn run_case_file(path: &Path) -> Result<(), Failed> {
     let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let case: Value = serde_json::from_str(&text)
         .map_err(|e| format!("{}: bad case JSON: {e}", path.display()))?;
-    let dir = TempDir::new().map_err(|e| format!("cannot create a temp dir: {e}"))?;
+    let dir = TempDir::new("conformance")?;
     match case.get("kind").and_then(Value::as_str) {
         Some("run") => run_case(&case, &dir),
         Some("effect") => effect_case(&case, &dir),
@@ -134,7 +136,7 @@ fn run_case_file(path: &Path) -> Result<(), Failed> {
 /// A `run` case: README rules, exit code, and determinism.
 fn run_case(case: &Value, dir: &TempDir) -> Result<(), String> {
     let expect = object_at(case, "expect")?;
-    let program = dir.write("program.json", &to_json(&case["program"]))?;
+    let program = dir.write("program.json", to_json(&case["program"]))?;
     let file = path_str(&program)?;
 
     let first = finvm(&["run", file])?;
@@ -176,12 +178,12 @@ fn run_case(case: &Value, dir: &TempDir) -> Result<(), String> {
 
 /// An effect case: start, then the chain of resumes, each call run twice.
 fn effect_case(case: &Value, dir: &TempDir) -> Result<(), String> {
-    let program = dir.write("program.json", &to_json(&case["program"]))?;
+    let program = dir.write("program.json", to_json(&case["program"]))?;
     let program = path_str(&program)?.to_string();
 
     let mut args = vec!["effect".to_string(), "start".to_string(), program.clone()];
     if let Some(overrides) = case.get("overrides") {
-        let file = dir.write("overrides.json", &to_json(overrides))?;
+        let file = dir.write("overrides.json", to_json(overrides))?;
         args.extend(["--overrides".to_string(), path_str(&file)?.to_string()]);
     }
     let mut doc = effect_stage("start", &args, object_at(case, "start_expect")?)?;
@@ -196,7 +198,7 @@ fn effect_case(case: &Value, dir: &TempDir) -> Result<(), String> {
         let snapshot = doc
             .get("snapshot")
             .ok_or_else(|| format!("{stage}: the previous document has no `snapshot`"))?;
-        let snapshot = dir.write(&format!("snapshot-{i}.json"), &to_json(snapshot))?;
+        let snapshot = dir.write(&format!("snapshot-{i}.json"), to_json(snapshot))?;
         let mut args = vec![
             "effect".to_string(),
             "resume".to_string(),
@@ -205,7 +207,7 @@ fn effect_case(case: &Value, dir: &TempDir) -> Result<(), String> {
             path_str(&snapshot)?.to_string(),
         ];
         if let Some(deliveries) = resume.get("deliveries") {
-            let file = dir.write(&format!("deliveries-{i}.json"), &to_json(deliveries))?;
+            let file = dir.write(&format!("deliveries-{i}.json"), to_json(deliveries))?;
             args.extend(["--deliveries".to_string(), path_str(&file)?.to_string()]);
         }
         let expect = object_at(resume, "expect").map_err(|e| format!("{stage}: {e}"))?;
@@ -413,32 +415,4 @@ fn clip(text: &str) -> String {
         end -= 1;
     }
     format!("{}… ({} bytes in all)", &text[..end], text.len())
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> std::io::Result<Self> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "finvm-conformance-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&path)?;
-        Ok(TempDir(path))
-    }
-
-    fn write(&self, name: &str, contents: &str) -> Result<PathBuf, String> {
-        let path = self.0.join(name);
-        fs::write(&path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }

@@ -11,12 +11,18 @@
 pub mod api;
 pub mod arith;
 pub mod builtins;
+pub mod db;
 pub mod decode;
 pub mod error;
+pub mod interp;
+pub mod machine;
 pub mod limits;
 pub mod num;
 pub mod opcodes;
+pub mod process;
 pub mod program;
+pub mod snapshot;
+pub mod statemachine;
 pub mod validate;
 pub mod value;
 

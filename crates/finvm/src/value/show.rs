@@ -209,11 +209,7 @@ pub fn js_number_to_string(x: f64) -> String {
     if x < 0.0 {
         out.push('-');
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: `d[.ddd]e<exp>`.
-    let sci = format!("{:e}", x.abs());
-    let (mant, exp) = sci.split_once('e').expect("LowerExp has an exponent");
-    let exp: i32 = exp.parse().expect("LowerExp exponent is an integer");
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let (digits, exp) = shortest_digits(x.abs());
     let k = digits.len() as i32;
     let n = exp + 1; // value = 0.digits × 10^n
     if k <= n && n <= 21 {
@@ -237,6 +233,69 @@ pub fn js_number_to_string(x: f64) -> String {
         let _ = write!(out, "e{}{}", if e >= 0 { '+' } else { '-' }, e.abs());
     }
     out
+}
+
+/// The shortest round-trip significant digits of a positive finite `x`, and
+/// the decimal exponent of the first one, chosen as ECMAScript Number::toString
+/// chooses them: among the shortest digit strings the closest to `x`, and on
+/// an exact tie the one whose last digit is even.
+fn shortest_digits(x: f64) -> (String, i32) {
+    // Rust's `{:e}` gives shortest round-trip digits (`d[.ddd]e<exp>`), the
+    // closest to `x`, but breaks exact ties upward.
+    let sci = format!("{x:e}");
+    let (mant, exp) = sci.split_once('e').expect("LowerExp has an exponent");
+    let exp: i32 = exp.parse().expect("LowerExp exponent is an integer");
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    // The exact decimal expansion of a double has at most 767 significant digits.
+    let exact = format!("{x:.800e}");
+    let (emant, eexp) = exact.split_once('e').expect("LowerExp has an exponent");
+    if eexp.parse::<i32>().ok() != Some(exp) {
+        return (digits, exp);
+    }
+    let edigits: Vec<u8> = emant.bytes().filter(|c| *c != b'.').collect();
+    let k = digits.len();
+    let tail = &edigits[k..];
+    let is_tie = tail.first() == Some(&b'5') && tail[1..].iter().all(|d| *d == b'0');
+    if !is_tie {
+        return (digits, exp);
+    }
+    let trunc: Vec<u8> = edigits[..k].to_vec();
+    let mut up = trunc.clone();
+    let mut i = k;
+    loop {
+        if i == 0 {
+            return (digits, exp); // carry out of the first digit: leave it
+        }
+        i -= 1;
+        if up[i] == b'9' {
+            up[i] = b'0';
+        } else {
+            up[i] += 1;
+            break;
+        }
+    }
+    let even = |d: &[u8]| (d[k - 1] - b'0') % 2 == 0;
+    let candidate = if digits.as_bytes() == up.as_slice() && even(&trunc) {
+        trunc
+    } else if digits.as_bytes() == trunc.as_slice() && even(&up) {
+        up
+    } else {
+        return (digits, exp);
+    };
+    let text = String::from_utf8(candidate).expect("ASCII digits");
+    let back = format!("{}.{}e{}", &text[..1], &text[1..], exp);
+    if back.parse::<f64>().ok() != Some(x) {
+        return (digits, exp);
+    }
+    let trimmed = text.trim_end_matches('0');
+    (
+        if trimmed.is_empty() {
+            "0".to_owned()
+        } else {
+            trimmed.to_owned()
+        },
+        exp,
+    )
 }
 
 /// PureScript `show` of a Number: the JavaScript text, with `.0` appended
@@ -408,13 +467,20 @@ mod tests {
             (-2.5, "-2.5"),
             (0.000001, "0.000001"),
             (1.2345e-10, "1.2345e-10"),
-            (123456789012345680000000.0, "1.2345678901234568e+23"),
+            (123456789012345680000000.0, "1.2345678901234569e+23"),
             (9007199254740992.0, "9007199254740992.0"),
             (0.1, "0.1"),
             (100.0, "100.0"),
         ];
         for (x, want) in cases {
             assert_eq!(show_number(*x), *want, "{x}");
+        }
+        // exact ties between two shortest candidates go to the even digit
+        for (x, want) in [
+            ("-1575876631423043.25", "-1575876631423043.2"),
+            ("-32424489371668.5625", "-32424489371668.562"),
+        ] {
+            assert_eq!(show_number(x.parse().unwrap()), want);
         }
         assert_eq!(js_number_to_string(f64::NAN), "NaN");
         assert_eq!(show_number(f64::NAN), "NaN");

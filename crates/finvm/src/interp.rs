@@ -1,0 +1,899 @@
+//! The interpreter: executes one process's slice.
+//!
+//! The hot loop ([`exec_fast`]) borrows the running process and the machine
+//! core at once and keeps the current frame in locals; it handles every
+//! instruction that touches only the running process and global state.
+//! Instructions that need the whole machine (process opcodes, snapshots,
+//! state-machine hooks) return to [`Machine::run_slice`], which executes them
+//! with full access. No instruction compares strings to dispatch or resolve
+//! a jump or call: labels, functions and builtins were resolved at load time.
+
+use crate::arith::{self, BinOp};
+use crate::builtins::{self, BuiltinKind};
+use crate::error::{vm_error, ErrorCode, VmError, VmResult};
+use crate::machine::{Core, Frame, Machine, ProofEvent, Status, Wait};
+use crate::num::Int;
+use crate::program::{Instr, Program};
+use crate::value::{List, Map, Record, Str, Tagged, Value};
+use std::cmp::Ordering;
+use std::rc::Rc;
+
+/// Why the fast loop returned.
+enum Flow {
+    /// The slice budget ran out or the status is no longer `Running`.
+    Yield,
+    /// The instruction at the current pc needs the whole machine.
+    Slow,
+}
+
+#[cold]
+fn type_err(msg: &str) -> Box<VmError> {
+    vm_error(ErrorCode::TypeMismatch, msg)
+}
+
+#[cold]
+fn limit_err(code: ErrorCode, msg: String) -> Box<VmError> {
+    vm_error(code, msg)
+}
+
+/// Checks a newly built value against `maxValueDepth`.
+#[inline]
+pub(crate) fn check_depth(core: &Core, v: &Value, op: &str) -> VmResult<()> {
+    if v.depth() as i64 > core.limits.max_value_depth as i64 {
+        return Err(limit_err(ErrorCode::InvalidInstruction, format!("{op} exceeded maxValueDepth")));
+    }
+    Ok(())
+}
+
+/// Checks a list length against `maxListLength`.
+#[inline]
+pub(crate) fn check_list_len(core: &Core, len: usize, op: &str) -> VmResult<()> {
+    if len as i64 > core.limits.max_list_length as i64 {
+        return Err(limit_err(ErrorCode::InvalidInstruction, format!("{op} exceeded maxListLength")));
+    }
+    Ok(())
+}
+
+/// True for instructions the fast loop hands back to the machine.
+#[inline]
+fn is_slow(i: &Instr) -> bool {
+    matches!(
+        i,
+        Instr::Proc { .. }
+            | Instr::StateSnapshot { .. }
+            | Instr::MachineNew { .. }
+            | Instr::MachineTransition { .. }
+            | Instr::InvariantCheck { .. }
+    )
+}
+
+impl Machine {
+    /// Runs process `slot` (status `Running`) for at most `budget` steps or
+    /// until its status changes.
+    pub(crate) fn run_slice(&mut self, slot: usize, mut budget: u64) -> VmResult<()> {
+        let program = self.core.program.clone();
+        while budget > 0 && self.procs[slot].status == Status::Running {
+            let flow = exec_fast(&program, &mut self.core, &mut self.procs[slot], &mut budget);
+            let flow = match flow {
+                Ok(f) => f,
+                Err(e) => return Err(e),
+            };
+            if let Flow::Slow = flow {
+                self.exec_slow(&program, slot, &mut budget)?;
+            }
+            if self.procs[slot].status.is_terminal() {
+                self.finish_termination(slot);
+            }
+        }
+        Ok(())
+    }
+
+    /// Bookkeeping once a process reached a terminal status by its own instruction.
+    pub(crate) fn finish_termination(&mut self, slot: usize) {
+        if let Status::Completed(v) = &self.procs[slot].status {
+            self.procs[slot].result = Some(v.clone());
+        }
+        self.live = self.live.saturating_sub(1);
+        crate::process::on_terminated(self, slot);
+    }
+
+    /// Counts one step for process `slot` (limit check, counters, trace).
+    pub(crate) fn count_step(&mut self, slot: usize) -> VmResult<()> {
+        let core = &mut self.core;
+        if core.steps >= core.step_limit {
+            return Err(core.step_limit_error());
+        }
+        core.steps += 1;
+        let p = &mut self.procs[slot];
+        p.steps_executed += 1;
+        if core.tracing {
+            core.record_trace(p.frame.func, p.frame.pc);
+        }
+        Ok(())
+    }
+
+    /// Executes the instruction at the current pc of `slot` with full machine access.
+    fn exec_slow(&mut self, program: &Rc<Program>, slot: usize, budget: &mut u64) -> VmResult<()> {
+        self.count_step(slot)?;
+        *budget -= 1;
+        let frame = self.procs[slot].frame;
+        let ins = &program.functions[frame.func as usize].code[frame.pc as usize];
+        let base = frame.base as usize;
+        match ins {
+            Instr::Proc { op, regs, func, flag, int } => {
+                crate::process::exec(self, slot, *op, regs, *func, *flag, *int)
+            }
+            Instr::StateSnapshot { dst } => {
+                let text = crate::snapshot::snapshot_text(self);
+                self.set_reg(slot, base, *dst, Value::str(text));
+                self.procs[slot].frame.pc += 1;
+                Ok(())
+            }
+            Instr::MachineNew { dst, machine, data } => {
+                let d = self.procs[slot].regs[base + *data as usize].clone();
+                let v = crate::statemachine::machine_new(self, machine, d)?;
+                self.set_reg(slot, base, *dst, v);
+                self.procs[slot].frame.pc += 1;
+                Ok(())
+            }
+            Instr::MachineTransition { dst, inst, event } => {
+                let i = self.procs[slot].regs[base + *inst as usize].clone();
+                let v = crate::statemachine::machine_transition(self, slot, i, event)?;
+                self.set_reg(slot, base, *dst, v);
+                self.procs[slot].frame.pc += 1;
+                Ok(())
+            }
+            Instr::InvariantCheck { func, name } => {
+                let Some(f) = func else {
+                    return Err(vm_error(ErrorCode::UnknownFunction, format!("Invariant function not found: {name}")));
+                };
+                let v = crate::statemachine::run_function_sync(self, slot, *f, Vec::new())?;
+                if v != Value::Bool(true) {
+                    return Err(vm_error(
+                        ErrorCode::InvariantFailed,
+                        format!("Invariant {name} did not hold (returned {})", crate::value::show::show(&v)),
+                    ));
+                }
+                self.core.record_proof(ProofEvent::InvariantChecked(name.clone(), true));
+                self.procs[slot].frame.pc += 1;
+                Ok(())
+            }
+            _ => unreachable!("not a slow instruction"),
+        }
+    }
+
+    /// Writes register `r` of the frame at `base` in process `slot`.
+    pub(crate) fn set_reg(&mut self, slot: usize, base: usize, r: u32, v: Value) {
+        if let Some(x) = self.procs[slot].regs.get_mut(base + r as usize) {
+            *x = v;
+        }
+    }
+}
+
+/// Reads an `i32` index from an Int value (the reference's `toInt`).
+fn int_index(v: &Value) -> Option<Option<i32>> {
+    match v {
+        Value::Int(i) => Some(i.to_i32()),
+        _ => None,
+    }
+}
+
+#[inline]
+fn cmp_vals(a: &Value, b: &Value) -> Ordering {
+    if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (a, b) {
+        return x.cmp(y);
+    }
+    a.cmp(b)
+}
+
+/// The hot loop.
+fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process, budget: &mut u64) -> VmResult<Flow> {
+    let mut frame: Frame = p.frame;
+    let mut code: &[Instr] = &program.functions[frame.func as usize].code;
+    let mut base = frame.base as usize;
+
+    macro_rules! reg {
+        ($r:expr) => {
+            p.regs[base + *$r as usize]
+        };
+    }
+
+    let result: VmResult<Flow> = 'run: loop {
+        macro_rules! tri {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => break 'run Err(e),
+                }
+            };
+        }
+        macro_rules! fail {
+            ($e:expr) => {
+                break 'run Err($e)
+            };
+        }
+        if *budget == 0 {
+            break Ok(Flow::Yield);
+        }
+        let Some(ins) = code.get(frame.pc as usize) else {
+            let id = &program.functions[frame.func as usize].id;
+            fail!(vm_error(ErrorCode::InvalidInstruction, format!("PC out of bounds in function {id}")));
+        };
+        if is_slow(ins) {
+            break Ok(Flow::Slow);
+        }
+        if core.steps >= core.step_limit {
+            fail!(core.step_limit_error());
+        }
+        core.steps += 1;
+        p.steps_executed += 1;
+        *budget -= 1;
+        if core.tracing {
+            core.record_trace(frame.func, frame.pc);
+        }
+        frame.pc += 1;
+        match ins {
+            Instr::Nop => {}
+            Instr::Move { dst, src } => {
+                let v = reg!(src).clone();
+                reg!(dst) = v;
+            }
+            Instr::LoadConst { dst, idx } => {
+                reg!(dst) = program.constants[*idx as usize].clone();
+            }
+            Instr::Add { dst, a, b } => {
+                let v = match (&reg!(a), &reg!(b)) {
+                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => match x.checked_add(*y) {
+                        Some(s) => Value::Int(Int::Small(s)),
+                        None => tri!(arith::binary(BinOp::Add, &reg!(a), &reg!(b))),
+                    },
+                    (x, y) => tri!(arith::binary(BinOp::Add, x, y)),
+                };
+                reg!(dst) = v;
+            }
+            Instr::Sub { dst, a, b } => {
+                let v = match (&reg!(a), &reg!(b)) {
+                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => match x.checked_sub(*y) {
+                        Some(s) => Value::Int(Int::Small(s)),
+                        None => tri!(arith::binary(BinOp::Sub, &reg!(a), &reg!(b))),
+                    },
+                    (x, y) => tri!(arith::binary(BinOp::Sub, x, y)),
+                };
+                reg!(dst) = v;
+            }
+            Instr::Mul { dst, a, b } => {
+                let v = match (&reg!(a), &reg!(b)) {
+                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => match x.checked_mul(*y) {
+                        Some(s) => Value::Int(Int::Small(s)),
+                        None => tri!(arith::binary(BinOp::Mul, &reg!(a), &reg!(b))),
+                    },
+                    (x, y) => tri!(arith::binary(BinOp::Mul, x, y)),
+                };
+                reg!(dst) = v;
+            }
+            Instr::Div { dst, mode, a, b } => {
+                let v = tri!(arith::binary(BinOp::Div(*mode), &reg!(a), &reg!(b)));
+                reg!(dst) = v;
+            }
+            Instr::Mod { dst, a, b } => {
+                let v = tri!(arith::modulo(&reg!(a), &reg!(b)));
+                reg!(dst) = v;
+            }
+            Instr::Neg { dst, a } => {
+                let v = tri!(arith::neg(&reg!(a)));
+                reg!(dst) = v;
+            }
+            Instr::Abs { dst, a } => {
+                let v = tri!(arith::abs(&reg!(a)));
+                reg!(dst) = v;
+            }
+            Instr::Lt { dst, a, b } => {
+                reg!(dst) = Value::Bool(cmp_vals(&reg!(a), &reg!(b)) == Ordering::Less);
+            }
+            Instr::Lte { dst, a, b } => {
+                reg!(dst) = Value::Bool(cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater);
+            }
+            Instr::Gt { dst, a, b } => {
+                reg!(dst) = Value::Bool(cmp_vals(&reg!(a), &reg!(b)) == Ordering::Greater);
+            }
+            Instr::Gte { dst, a, b } => {
+                reg!(dst) = Value::Bool(cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less);
+            }
+            Instr::Eq { dst, a, b } => {
+                reg!(dst) = Value::Bool(reg!(a) == reg!(b));
+            }
+            Instr::Neq { dst, a, b } => {
+                reg!(dst) = Value::Bool(reg!(a) != reg!(b));
+            }
+            Instr::Compare { dst, a, b } => {
+                let c = match cmp_vals(&reg!(a), &reg!(b)) {
+                    Ordering::Less => -1,
+                    Ordering::Equal => 0,
+                    Ordering::Greater => 1,
+                };
+                reg!(dst) = Value::int(c as i64);
+            }
+            Instr::Min { dst, a, b } => {
+                let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater { reg!(a).clone() } else { reg!(b).clone() };
+                reg!(dst) = v;
+            }
+            Instr::Max { dst, a, b } => {
+                let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less { reg!(a).clone() } else { reg!(b).clone() };
+                reg!(dst) = v;
+            }
+            Instr::Clamp { dst, v, lo, hi } => {
+                let r = if cmp_vals(&reg!(v), &reg!(lo)) == Ordering::Less {
+                    reg!(lo).clone()
+                } else if cmp_vals(&reg!(v), &reg!(hi)) == Ordering::Greater {
+                    reg!(hi).clone()
+                } else {
+                    reg!(v).clone()
+                };
+                reg!(dst) = r;
+            }
+            Instr::Jump { target } => frame.pc = *target,
+            Instr::JumpIf { cond, target } => match reg!(cond) {
+                Value::Bool(true) => frame.pc = *target,
+                Value::Bool(false) => {}
+                _ => fail!(type_err("JUMP_IF requires a Boolean register")),
+            },
+            Instr::JumpIfFalse { cond, target } => match reg!(cond) {
+                Value::Bool(false) => frame.pc = *target,
+                Value::Bool(true) => {}
+                _ => fail!(type_err("JUMP_IF_FALSE requires a Boolean register")),
+            },
+            Instr::Call { dst, func, args } => {
+                let depth = p.call_stack.len() as i64;
+                if depth >= core.limits.max_call_depth as i64 || depth >= core.limits.max_frames as i64 {
+                    fail!(vm_error(ErrorCode::StepLimitExceeded, "CALL exceeded call frame limit"));
+                }
+                let callee = &program.functions[*func as usize];
+                if callee.register_count as i64 > core.limits.max_registers_per_frame as i64 {
+                    fail!(vm_error(ErrorCode::InvalidRegister, "CALL target exceeded maxRegistersPerFrame"));
+                }
+                let new_base = p.regs.len();
+                p.regs.resize(new_base + callee.register_count as usize, Value::Unit);
+                for (i, a) in args.iter().enumerate().take(callee.register_count as usize) {
+                    let v = p.regs[base + *a as usize].clone();
+                    p.regs[new_base + i] = v;
+                }
+                p.call_stack.push(frame);
+                frame = Frame { func: *func, pc: 0, base: new_base as u32, ret: Some(*dst) };
+                code = &callee.code;
+                base = new_base;
+            }
+            Instr::TailCall { func, args } => {
+                let callee = &program.functions[*func as usize];
+                if callee.register_count as i64 > core.limits.max_registers_per_frame as i64 {
+                    fail!(vm_error(ErrorCode::InvalidRegister, "TAIL_CALL target exceeded maxRegistersPerFrame"));
+                }
+                let n = args.len().min(callee.register_count as usize);
+                let top = p.regs.len();
+                for a in args.iter().take(n) {
+                    let v = p.regs[base + *a as usize].clone();
+                    p.regs.push(v);
+                }
+                // move the arguments down to the frame base
+                let moved: Vec<Value> = p.regs.drain(top..).collect();
+                p.regs.truncate(base);
+                p.regs.extend(moved);
+                p.regs.resize(base + callee.register_count as usize, Value::Unit);
+                frame = Frame { func: *func, pc: 0, base: base as u32, ret: frame.ret };
+                code = &callee.code;
+            }
+            Instr::Return { src } => {
+                let v = std::mem::take(&mut reg!(src));
+                match p.call_stack.pop() {
+                    None => {
+                        reg!(src) = v.clone();
+                        frame.pc -= 1;
+                        p.status = Status::Completed(v);
+                        break Ok(Flow::Yield);
+                    }
+                    Some(caller) => {
+                        let ret = frame.ret;
+                        p.regs.truncate(base);
+                        frame = caller;
+                        base = frame.base as usize;
+                        code = &program.functions[frame.func as usize].code;
+                        if let Some(r) = ret {
+                            if let Some(slot) = p.regs.get_mut(base + r as usize) {
+                                *slot = v;
+                            }
+                        }
+                    }
+                }
+            }
+            Instr::Halt { src } => {
+                frame.pc -= 1;
+                p.status = Status::Completed(reg!(src).clone());
+                break Ok(Flow::Yield);
+            }
+            Instr::Abort { code: c } => {
+                frame.pc -= 1;
+                p.status = Status::Failed(vm_error(ErrorCode::CustomErrorCode(*c), "Aborted"));
+                break Ok(Flow::Yield);
+            }
+            Instr::LoadInput { dst, key, context } => match core.input.get(key.as_str()) {
+                Some(v) => reg!(dst) = v.clone(),
+                None if *context => {
+                    fail!(vm_error(ErrorCode::MissingContext, format!("Context path not found: {key}")))
+                }
+                None => fail!(vm_error(ErrorCode::MissingInput, format!("Input path not found: {key}"))),
+            },
+            Instr::Clear { dst } => reg!(dst) = Value::Unit,
+            Instr::RecordNew { dst } => reg!(dst) = Value::record(Record::new()),
+            Instr::RecordGet { dst, rec, field, opt } => {
+                let v = match &reg!(rec) {
+                    Value::Record(r) => r.get(field.as_str()).cloned(),
+                    _ if *opt => fail!(type_err("RECORD_GET_OPT requires a Record")),
+                    _ => fail!(type_err("RECORD_GET requires a Record")),
+                };
+                reg!(dst) = match (v, opt) {
+                    (Some(v), false) => v,
+                    (None, false) => {
+                        fail!(vm_error(ErrorCode::MissingState, format!("Field {field} not found in record")))
+                    }
+                    (Some(v), true) => Value::some(v),
+                    (None, true) => Value::none(),
+                };
+            }
+            Instr::RecordSet { dst, rec, field, val } => {
+                if !matches!(reg!(rec), Value::Record(_)) {
+                    fail!(type_err("RECORD_SET requires a Record"));
+                }
+                let v = reg!(val).clone();
+                let mut r = if dst == rec { std::mem::take(&mut reg!(rec)) } else { reg!(rec).clone() };
+                if let Value::Record(rc) = &mut r {
+                    if rc.get(field.as_str()).is_none() && rc.len() as i64 >= core.limits.max_record_fields as i64 {
+                        fail!(limit_err(ErrorCode::InvalidInstruction, "RECORD_SET exceeded maxRecordFields".into()));
+                    }
+                    Rc::make_mut(rc).insert(field.clone(), v);
+                }
+                tri!(check_depth(core, &r, "RECORD_SET"));
+                reg!(dst) = r;
+            }
+            Instr::RecordHas { dst, rec, field } => {
+                let b = match &reg!(rec) {
+                    Value::Record(r) => r.get(field.as_str()).is_some(),
+                    _ => fail!(type_err("RECORD_HAS requires a Record")),
+                };
+                reg!(dst) = Value::Bool(b);
+            }
+            Instr::RecordRemove { dst, rec, field } => {
+                if !matches!(reg!(rec), Value::Record(_)) {
+                    fail!(type_err("RECORD_REMOVE requires a Record"));
+                }
+                let mut r = if dst == rec { std::mem::take(&mut reg!(rec)) } else { reg!(rec).clone() };
+                if let Value::Record(rc) = &mut r {
+                    if rc.get(field.as_str()).is_some() {
+                        Rc::make_mut(rc).remove(field.as_str());
+                    }
+                }
+                reg!(dst) = r;
+            }
+            Instr::RecordKeys { dst, rec } => {
+                let keys: Vec<Value> = match &reg!(rec) {
+                    Value::Record(r) => r.fields().keys().map(|k| Value::Str(k.clone())).collect(),
+                    _ => fail!(type_err("RECORD_KEYS requires a Record")),
+                };
+                tri!(check_list_len(core, keys.len(), "RECORD_KEYS"));
+                reg!(dst) = Value::list(keys);
+            }
+            Instr::ListNew { dst } => reg!(dst) = Value::list(Vec::new()),
+            Instr::ListFrom { dst, items } => {
+                tri!(check_list_len(core, items.len(), "LIST_FROM"));
+                let vals: Vec<Value> = items.iter().map(|r| reg!(r).clone()).collect();
+                let l = Value::list(vals);
+                tri!(check_depth(core, &l, "LIST_FROM"));
+                reg!(dst) = l;
+            }
+            Instr::ListGet { dst, list, idx } => {
+                let v = match (&reg!(list), int_index(&reg!(idx))) {
+                    (Value::List(l), Some(i)) => {
+                        let Some(i) = i else {
+                            fail!(vm_error(ErrorCode::InvalidInstruction, "List index out of BigInt range"))
+                        };
+                        match l.items().get(i as usize) {
+                            Some(v) if i >= 0 => v.clone(),
+                            _ => fail!(vm_error(ErrorCode::InvalidInstruction, "List index out of bounds")),
+                        }
+                    }
+                    _ => fail!(type_err("LIST_GET requires a List and an Integer index")),
+                };
+                reg!(dst) = v;
+            }
+            Instr::ListSet { dst, list, idx, val } => {
+                let i = match (&reg!(list), int_index(&reg!(idx))) {
+                    (Value::List(l), Some(i)) => {
+                        let Some(i) = i else {
+                            fail!(vm_error(ErrorCode::InvalidInstruction, "List index out of BigInt range"))
+                        };
+                        if i < 0 || i as usize >= l.len() {
+                            fail!(vm_error(ErrorCode::InvalidInstruction, "List index out of bounds"));
+                        }
+                        i as usize
+                    }
+                    _ => fail!(type_err("LIST_SET requires a List and an Integer index")),
+                };
+                let v = reg!(val).clone();
+                let mut l = if dst == list { std::mem::take(&mut reg!(list)) } else { reg!(list).clone() };
+                if let Value::List(rc) = &mut l {
+                    Rc::make_mut(rc).set(i, v);
+                }
+                tri!(check_depth(core, &l, "LIST_SET"));
+                reg!(dst) = l;
+            }
+            Instr::ListAppend { dst, list, val } => {
+                let len = match &reg!(list) {
+                    Value::List(l) => l.len(),
+                    _ => fail!(type_err("LIST_APPEND requires a List")),
+                };
+                tri!(check_list_len(core, len + 1, "LIST_APPEND"));
+                let v = reg!(val).clone();
+                let mut l = if dst == list { std::mem::take(&mut reg!(list)) } else { reg!(list).clone() };
+                if let Value::List(rc) = &mut l {
+                    Rc::make_mut(rc).push(v);
+                }
+                tri!(check_depth(core, &l, "LIST_APPEND"));
+                reg!(dst) = l;
+            }
+            Instr::ListLength { dst, list } => {
+                let n = match &reg!(list) {
+                    Value::List(l) => l.len(),
+                    _ => fail!(type_err("LIST_LENGTH requires a List")),
+                };
+                reg!(dst) = Value::int(Int::from(n));
+            }
+            Instr::ListSlice { dst, list, start, end } => {
+                let (Value::List(l), Some(s), Some(e)) = (&reg!(list), int_index(&reg!(start)), int_index(&reg!(end)))
+                else {
+                    fail!(type_err("LIST_SLICE requires a List and Integer bounds"))
+                };
+                let Some(s) = s else {
+                    fail!(vm_error(ErrorCode::InvalidInstruction, "List slice start out of BigInt range"))
+                };
+                let Some(e) = e else {
+                    fail!(vm_error(ErrorCode::InvalidInstruction, "List slice end out of BigInt range"))
+                };
+                let n = l.len() as i64;
+                let clampi = |x: i32| -> usize {
+                    let x = x as i64;
+                    (if x < 0 { (n + x).max(0) } else { x.min(n) }) as usize
+                };
+                let (s, e) = (clampi(s), clampi(e));
+                let items = if s < e { l.items()[s..e].to_vec() } else { Vec::new() };
+                reg!(dst) = Value::list(items);
+            }
+            Instr::MapNew { dst } => reg!(dst) = Value::map(Map::new()),
+            Instr::MapGet { dst, map, key, opt } => {
+                let v = match &reg!(map) {
+                    Value::Map(m) => m.get(&reg!(key)).cloned(),
+                    _ if *opt => fail!(type_err("MAP_GET_OPT requires a Map")),
+                    _ => fail!(type_err("MAP_GET requires a Map")),
+                };
+                reg!(dst) = match (v, opt) {
+                    (Some(v), false) => v,
+                    (None, false) => fail!(vm_error(ErrorCode::MissingState, "Key not found in map")),
+                    (Some(v), true) => Value::some(v),
+                    (None, true) => Value::none(),
+                };
+            }
+            Instr::MapSet { dst, map, key, val } => {
+                if !matches!(reg!(map), Value::Map(_)) {
+                    fail!(type_err("MAP_SET requires a Map"));
+                }
+                let k = reg!(key).clone();
+                let v = reg!(val).clone();
+                let mut m = if dst == map { std::mem::take(&mut reg!(map)) } else { reg!(map).clone() };
+                if let Value::Map(rc) = &mut m {
+                    if rc.get(&k).is_none() && rc.len() as i64 >= core.limits.max_map_size as i64 {
+                        fail!(limit_err(ErrorCode::InvalidInstruction, "MAP_SET exceeded maxMapSize".into()));
+                    }
+                    Rc::make_mut(rc).insert(k, v);
+                }
+                tri!(check_depth(core, &m, "MAP_SET"));
+                reg!(dst) = m;
+            }
+            Instr::MapHas { dst, map, key } => {
+                let b = match &reg!(map) {
+                    Value::Map(m) => m.get(&reg!(key)).is_some(),
+                    _ => fail!(type_err("MAP_HAS requires a Map")),
+                };
+                reg!(dst) = Value::Bool(b);
+            }
+            Instr::MapRemove { dst, map, key } => {
+                if !matches!(reg!(map), Value::Map(_)) {
+                    fail!(type_err("MAP_REMOVE requires a Map"));
+                }
+                let k = reg!(key).clone();
+                let mut m = if dst == map { std::mem::take(&mut reg!(map)) } else { reg!(map).clone() };
+                if let Value::Map(rc) = &mut m {
+                    if rc.get(&k).is_some() {
+                        Rc::make_mut(rc).remove(&k);
+                    }
+                }
+                reg!(dst) = m;
+            }
+            Instr::MapKeys { dst, map } => {
+                let keys: Vec<Value> = match &reg!(map) {
+                    Value::Map(m) => m.entries().keys().cloned().collect(),
+                    _ => fail!(type_err("MAP_KEYS requires a Map")),
+                };
+                tri!(check_list_len(core, keys.len(), "MAP_KEYS"));
+                reg!(dst) = Value::list(keys);
+            }
+            Instr::MapValues { dst, map } => {
+                let vals: Vec<Value> = match &reg!(map) {
+                    Value::Map(m) => m.entries().values().cloned().collect(),
+                    _ => fail!(type_err("MAP_VALUES requires a Map")),
+                };
+                tri!(check_list_len(core, vals.len(), "MAP_VALUES"));
+                reg!(dst) = Value::list(vals);
+            }
+            Instr::MapSize { dst, map } => {
+                let n = match &reg!(map) {
+                    Value::Map(m) => m.len(),
+                    _ => fail!(type_err("MAP_SIZE requires a Map")),
+                };
+                reg!(dst) = Value::int(Int::from(n));
+            }
+            Instr::VariantNew { dst, tag, payload } => {
+                let v = Value::Variant(Rc::new(Tagged { tag: tag.clone(), value: reg!(payload).clone() }));
+                tri!(check_depth(core, &v, "VARIANT_NEW"));
+                reg!(dst) = v;
+            }
+            Instr::VariantTag { dst, v } => {
+                let t = match &reg!(v) {
+                    Value::Variant(t) => t.tag.clone(),
+                    _ => fail!(type_err("VARIANT_TAG requires a Variant")),
+                };
+                reg!(dst) = Value::Str(t);
+            }
+            Instr::VariantPayload { dst, v } => {
+                let t = match &reg!(v) {
+                    Value::Variant(t) => t.value.clone(),
+                    _ => fail!(type_err("VARIANT_PAYLOAD requires a Variant")),
+                };
+                reg!(dst) = t;
+            }
+            Instr::CallBuiltin { dst, builtin, args } => {
+                let b = match builtin {
+                    Ok(b) => *b,
+                    Err(e) => fail!(e.clone()),
+                };
+                let argv: Vec<Value> = args.iter().map(|r| reg!(r).clone()).collect();
+                let v = match b.kind() {
+                    BuiltinKind::Pure => tri!(builtins::call_pure(b, &argv)),
+                    BuiltinKind::Db => tri!(crate::db::call(core, b, &argv)),
+                    BuiltinKind::Input => tri!(input_builtin(core, b, &argv)),
+                };
+                if let Value::List(l) = &v {
+                    tri!(check_list_len(core, l.len(), b.id()));
+                }
+                reg!(dst) = v;
+            }
+            Instr::StateGet { dst, key, opt } => {
+                let v = core.state.get(key.as_str()).cloned();
+                reg!(dst) = match (v, opt) {
+                    (Some(v), false) => v,
+                    (None, false) => {
+                        fail!(vm_error(ErrorCode::MissingState, format!("State path not found: {key}")))
+                    }
+                    (Some(v), true) => Value::some(v),
+                    (None, true) => Value::none(),
+                };
+            }
+            Instr::StateSet { key, src } => {
+                let v = reg!(src).clone();
+                tri!(state_set(core, key, v));
+            }
+            Instr::StateDelete { key } => {
+                core.state.remove(key.as_str());
+            }
+            Instr::StateExists { dst, key } => {
+                reg!(dst) = Value::Bool(core.state.contains_key(key.as_str()));
+            }
+            Instr::StateKeys { dst, prefix } => {
+                let keys: Vec<Value> = core
+                    .state
+                    .keys()
+                    .filter(|k| k.as_str().starts_with(prefix.as_str()))
+                    .map(|k| Value::Str(k.clone()))
+                    .collect();
+                tri!(check_list_len(core, keys.len(), "STATE_KEYS"));
+                reg!(dst) = Value::list(keys);
+            }
+            Instr::EventNew { dst, ty, payload } => {
+                let v = Value::Event(Rc::new(Tagged { tag: ty.clone(), value: reg!(payload).clone() }));
+                tri!(check_depth(core, &v, "EVENT_NEW"));
+                reg!(dst) = v;
+            }
+            Instr::EffectNew { dst, ty, payload } => {
+                let v = Value::Effect(Rc::new(Tagged { tag: ty.clone(), value: reg!(payload).clone() }));
+                tri!(check_depth(core, &v, "EFFECT_NEW"));
+                reg!(dst) = v;
+            }
+            Instr::EventEmit { src } => {
+                let v = reg!(src).clone();
+                tri!(emit_events(core, &v));
+            }
+            Instr::EffectRequest { src } => {
+                let v = reg!(src).clone();
+                tri!(request_effects(core, &v));
+            }
+            Instr::BatchNew { dst } => reg!(dst) = Value::list(Vec::new()),
+            Instr::EventBatchAppend { dst, batch, ev } => {
+                let v = tri!(batch_append(
+                    core,
+                    &reg!(batch),
+                    &reg!(ev),
+                    true,
+                ));
+                reg!(dst) = v;
+            }
+            Instr::EffectBatchAppend { dst, batch, eff } => {
+                let v = tri!(batch_append(
+                    core,
+                    &reg!(batch),
+                    &reg!(eff),
+                    false,
+                ));
+                reg!(dst) = v;
+            }
+            Instr::EffectAwait { src } => {
+                let intent = reg!(src).clone();
+                let key = tri!(effect_await(core, &p.pid, &intent));
+                p.status = Status::Waiting(Wait::Effect(key));
+                break Ok(Flow::Yield);
+            }
+            Instr::MachineState { dst, inst } => {
+                let st = match &reg!(inst) {
+                    Value::Machine(mi) => mi.current_state.clone(),
+                    _ => fail!(type_err("MACHINE_STATE requires a StateMachineInstance")),
+                };
+                reg!(dst) = Value::Str(st);
+            }
+            Instr::Assert { cond, code: c } => match reg!(cond) {
+                Value::Bool(true) => core.record_proof(ProofEvent::Assertion(true, *c)),
+                Value::Bool(false) => {
+                    fail!(vm_error(ErrorCode::ProofAssertionFailed, format!("Assertion failed with code {c}")))
+                }
+                _ => fail!(type_err("ASSERT requires a Boolean register")),
+            },
+            Instr::Assume { cond, note } => match reg!(cond) {
+                Value::Bool(_) => core.record_proof(ProofEvent::Assumption(note.clone())),
+                _ => fail!(type_err("ASSUME requires a Boolean register")),
+            },
+            Instr::ProofMark { label, val } => {
+                let v = reg!(val).clone();
+                core.record_proof(ProofEvent::ValueMarked(label.clone(), v));
+            }
+            Instr::ProofScopeBegin { label } => core.record_proof(ProofEvent::ScopeBegin(label.clone())),
+            Instr::ProofScopeEnd { label } => core.record_proof(ProofEvent::ScopeEnd(label.clone())),
+            Instr::Proc { .. }
+            | Instr::StateSnapshot { .. }
+            | Instr::MachineNew { .. }
+            | Instr::MachineTransition { .. }
+            | Instr::InvariantCheck { .. } => unreachable!("slow instructions are dispatched by run_slice"),
+        }
+    };
+    p.frame = frame;
+    result
+}
+
+/// `STATE_SET` semantics (also used by builtins that write state).
+pub(crate) fn state_set(core: &mut Core, key: &Str, v: Value) -> VmResult<()> {
+    if !core.state.contains_key(key.as_str()) && core.state.len() as i64 >= core.limits.max_state_entries as i64 {
+        return Err(vm_error(ErrorCode::StatePathInvalid, "STATE_SET exceeded maxStateEntries"));
+    }
+    core.state.insert(key.clone(), v);
+    Ok(())
+}
+
+fn emit_one(core: &mut Core, t: &Tagged) -> VmResult<()> {
+    if core.events.len() as i64 >= core.limits.max_events_emitted as i64 {
+        return Err(vm_error(ErrorCode::TraceLimitExceeded, "EVENT_EMIT exceeded maxEventsEmitted"));
+    }
+    core.events.push(t.clone());
+    Ok(())
+}
+
+/// `EVENT_EMIT` of an event or of a batch (each event in order).
+fn emit_events(core: &mut Core, v: &Value) -> VmResult<()> {
+    match v {
+        Value::Event(t) => emit_one(core, t),
+        Value::List(l) if l.items().iter().all(|e| matches!(e, Value::Event(_))) => {
+            for e in l.items() {
+                if let Value::Event(t) = e {
+                    emit_one(core, t)?;
+                }
+            }
+            Ok(())
+        }
+        _ => Err(type_err("EVENT_EMIT requires an Event")),
+    }
+}
+
+/// Appends an intent to the outbox, enforcing `maxEffectsRequested`.
+pub(crate) fn push_intent(core: &mut Core, t: Tagged, op: &str) -> VmResult<()> {
+    if core.outbox.len() as i64 >= core.limits.max_effects_requested as i64 {
+        return Err(vm_error(ErrorCode::TraceLimitExceeded, format!("{op} exceeded maxEffectsRequested")));
+    }
+    core.outbox.push(t);
+    Ok(())
+}
+
+/// `EFFECT_REQUEST` of an intent or of a batch (each intent in order).
+fn request_effects(core: &mut Core, v: &Value) -> VmResult<()> {
+    match v {
+        Value::Effect(t) => push_intent(core, (**t).clone(), "EFFECT_REQUEST"),
+        Value::List(l) if l.items().iter().all(|e| matches!(e, Value::Effect(_))) => {
+            for e in l.items() {
+                if let Value::Effect(t) = e {
+                    push_intent(core, (**t).clone(), "EFFECT_REQUEST")?;
+                }
+            }
+            Ok(())
+        }
+        _ => Err(type_err("EFFECT_REQUEST requires an EffectIntent")),
+    }
+}
+
+fn batch_append(core: &Core, batch: &Value, item: &Value, event: bool) -> VmResult<Value> {
+    let (op, ok, limit, what) = if event {
+        ("EVENT_BATCH_APPEND", matches!(item, Value::Event(_)), core.limits.max_events_emitted, "maxEventsEmitted")
+    } else {
+        ("EFFECT_BATCH_APPEND", matches!(item, Value::Effect(_)), core.limits.max_effects_requested, "maxEffectsRequested")
+    };
+    let l = match batch {
+        Value::List(l) if ok => l,
+        _ => {
+            let kind = if event { "Event" } else { "EffectIntent" };
+            return Err(type_err(&format!("{op} requires a List and {kind}")));
+        }
+    };
+    if l.len() as i64 >= limit as i64 {
+        return Err(vm_error(ErrorCode::TraceLimitExceeded, format!("{op} exceeded {what}")));
+    }
+    check_list_len(core, l.len() + 1, op)?;
+    let mut nl: List = (**l).clone();
+    nl.push(item.clone());
+    Ok(Value::List(Rc::new(nl)))
+}
+
+/// `EFFECT_AWAIT`: validates the intent, appends the tagged intent, returns the key.
+pub(crate) fn effect_await(core: &mut Core, pid: &Str, intent: &Value) -> VmResult<Str> {
+    let Value::Effect(t) = intent else {
+        return Err(type_err("EFFECT_AWAIT requires an EffectIntent"));
+    };
+    let key = match &t.value {
+        Value::Record(r) => match r.get("key") {
+            Some(Value::Str(k)) => k.clone(),
+            _ => return Err(type_err("EFFECT_AWAIT payload must be a record with a string 'key'")),
+        },
+        _ => return Err(type_err("EFFECT_AWAIT payload must be a record with a string 'key'")),
+    };
+    let mut rec = Record::new();
+    rec.insert(Str::new("key"), Value::Str(key.clone()));
+    rec.insert(Str::new("payload"), t.value.clone());
+    rec.insert(Str::new("pid"), Value::Str(pid.clone()));
+    push_intent(core, Tagged { tag: t.tag.clone(), value: Value::record(rec) }, "EFFECT_AWAIT")?;
+    Ok(key)
+}
+
+fn input_builtin(core: &Core, b: builtins::Builtin, args: &[Value]) -> VmResult<Value> {
+    match b {
+        builtins::Builtin::InputGet => match args {
+            [Value::Str(name)] => match core.input.get(name.as_str()) {
+                Some(v) => Ok(v.clone()),
+                None => Err(vm_error(ErrorCode::MissingInput, format!("Input not found: {name}"))),
+            },
+            _ => Err(type_err("input.get/v1 expects (Name:String)")),
+        },
+        _ => {
+            let r: Record = core.input.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            Ok(Value::record(r))
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! The machine: global state, processes, the scheduler loop and run results.
+//!
+//! `main` is a process like any other and runs under the same slice loop
+//! (`PROCESSES.md` §2). The process table is always live (`DECISIONS.md`):
+//! the running process has status `Running` and is observed as it is now.
+
+use crate::error::{err, ErrorCode, VmError, VmResult};
+use crate::limits::Limits;
+use crate::program::Program;
+use crate::value::{Str, Tagged, Value};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+
+/// Why a process waits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// `PROC_RECEIVE` on an empty mailbox.
+    Message,
+    /// `PROC_RECEIVE_MATCH` with no variant of the tag.
+    Match(Str),
+    /// `PROC_JOIN` on a live process.
+    Process(Str),
+    /// Waiting for a monitor (restorable from snapshots only).
+    Monitor(Str),
+    /// `PROC_SLEEP_TICKS` until this logical tick.
+    Tick(i64),
+    /// Waiting for a remote node (restorable from snapshots only).
+    RemoteNode(Str),
+    /// Waiting for a remote process (restorable from snapshots only).
+    RemoteProcess(Str, Str),
+    /// `EFFECT_AWAIT` for the reply with this key.
+    Effect(Str),
+}
+
+impl Wait {
+    /// The reference's display text (`WaitingOnEffect k1`, ...).
+    pub fn show(&self) -> String {
+        match self {
+            Wait::Message => "WaitingForMessage".into(),
+            Wait::Match(t) => format!("WaitingOnMatch {t}"),
+            Wait::Process(p) => format!("WaitingForProcess {p}"),
+            Wait::Monitor(r) => format!("WaitingForMonitor {r}"),
+            Wait::Tick(t) => format!("WaitingForTick {t}"),
+            Wait::RemoteNode(n) => format!("WaitingForRemoteNode NodeRef {n}"),
+            Wait::RemoteProcess(_, p) => format!("WaitingForRemoteProcess {p}"),
+            Wait::Effect(k) => format!("WaitingOnEffect {k}"),
+        }
+    }
+}
+
+/// A process status.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// Runnable (in the ready queue).
+    Ready,
+    /// Executing its slice right now.
+    Running,
+    /// Blocked.
+    Waiting(Wait),
+    /// Finished with a value.
+    Completed(Value),
+    /// Failed (ABORT, or a runtime error in a spawned process).
+    Failed(Box<VmError>),
+    /// Cancelled by `PROC_CANCEL`.
+    Cancelled(Str),
+    /// Ended by `PROC_EXIT`, an exit signal or a disconnect.
+    Exited(Str),
+}
+
+impl Status {
+    /// Completed, Failed, Cancelled or Exited.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Status::Completed(_) | Status::Failed(_) | Status::Cancelled(_) | Status::Exited(_))
+    }
+
+    /// The DOWN reason of a terminal status (`normal`, `failed`, `cancelled`, `exited`).
+    pub fn down_reason(&self) -> Option<&'static str> {
+        Some(match self {
+            Status::Completed(_) => "normal",
+            Status::Failed(_) => "failed",
+            Status::Cancelled(_) => "cancelled",
+            Status::Exited(_) => "exited",
+            _ => return None,
+        })
+    }
+
+    /// The reference's display text (`ProcessReady`, `ProcessCompleted (VInt ...)`, ...).
+    pub fn show(&self) -> String {
+        match self {
+            Status::Ready => "ProcessReady".into(),
+            Status::Running => "ProcessRunning".into(),
+            Status::Waiting(w) => format!("ProcessWaiting ({})", w.show()),
+            Status::Completed(v) => format!("ProcessCompleted ({})", crate::value::show::show(v)),
+            Status::Failed(e) => format!("ProcessFailed ({})", e.show()),
+            Status::Cancelled(r) => format!("ProcessCancelled (CancelReason {r})"),
+            Status::Exited(r) => format!("ProcessExited (ExitReason {r})"),
+        }
+    }
+}
+
+/// What a monitor watches.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MonitorTarget {
+    /// A local process.
+    Local(Str),
+    /// A remote process: node and pid.
+    Remote(Str, Str),
+}
+
+/// A call frame. Its registers are `regs[base .. base + registerCount]` of
+/// the owning process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Function index.
+    pub func: u32,
+    /// Program counter.
+    pub pc: u32,
+    /// Offset of register 0 in the process's register stack.
+    pub base: u32,
+    /// Caller register receiving this frame's RETURN value.
+    pub ret: Option<u32>,
+}
+
+/// A process.
+#[derive(Clone, Debug)]
+pub struct Process {
+    /// `main`, `p0`, `p1`, ...
+    pub pid: Str,
+    /// Status.
+    pub status: Status,
+    /// The function it was started with.
+    pub function: u32,
+    /// The current frame.
+    pub frame: Frame,
+    /// Suspended caller frames, innermost last.
+    pub call_stack: Vec<Frame>,
+    /// The register stack shared by all frames.
+    pub regs: Vec<Value>,
+    /// Messages, oldest first.
+    pub mailbox: VecDeque<Value>,
+    /// Linked local pids.
+    pub links: BTreeSet<Str>,
+    /// Linked remote processes (node, pid).
+    pub remote_links: BTreeSet<(Str, Str)>,
+    /// Monitors this process holds: ref → target.
+    pub monitors: BTreeMap<Str, MonitorTarget>,
+    /// The spawning process.
+    pub parent: Option<Str>,
+    /// Spawned processes.
+    pub children: BTreeSet<Str>,
+    /// Whether exit signals arrive as `EXIT` messages.
+    pub trap_exit: bool,
+    /// `metadata.name`.
+    pub name: Str,
+    /// The completion value.
+    pub result: Option<Value>,
+    /// Creation sequence (0 for main, n+1 for `p<n>`).
+    pub created_seq: u64,
+    /// Instructions this process executed.
+    pub steps_executed: u64,
+    /// True when an `Exited` status came from an exit signal (link or
+    /// disconnect) rather than the process's own `PROC_EXIT`.
+    pub killed_by_signal: bool,
+}
+
+impl Process {
+    /// A fresh process at pc 0 of `func` with `register_count` unit registers
+    /// and the arguments in registers 0.. (extra arguments dropped).
+    pub fn new(pid: Str, func: u32, register_count: u32, args: Vec<Value>, created_seq: u64) -> Process {
+        let mut regs = vec![Value::Unit; register_count as usize];
+        for (r, a) in regs.iter_mut().zip(args) {
+            *r = a;
+        }
+        Process {
+            name: pid.clone(),
+            pid,
+            status: Status::Ready,
+            function: func,
+            frame: Frame { func, pc: 0, base: 0, ret: None },
+            call_stack: Vec::new(),
+            regs,
+            mailbox: VecDeque::new(),
+            links: BTreeSet::new(),
+            remote_links: BTreeSet::new(),
+            monitors: BTreeMap::new(),
+            parent: None,
+            children: BTreeSet::new(),
+            trap_exit: false,
+            result: None,
+            created_seq,
+            steps_executed: 0,
+            killed_by_signal: false,
+        }
+    }
+
+    /// The current frame's registers.
+    pub fn frame_regs(&self, register_count: u32) -> &[Value] {
+        let b = self.frame.base as usize;
+        let end = (b + register_count as usize).min(self.regs.len());
+        &self.regs[b.min(end)..end]
+    }
+}
+
+/// A proof-trace event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProofEvent {
+    /// `ASSUME`.
+    Assumption(Str),
+    /// `ASSERT` (true) with its code.
+    Assertion(bool, i32),
+    /// `INVARIANT_CHECK`.
+    InvariantChecked(Str, bool),
+    /// `PROOF_MARK`.
+    ValueMarked(Str, Value),
+    /// `PROOF_SCOPE_BEGIN`.
+    ScopeBegin(Str),
+    /// `PROOF_SCOPE_END`.
+    ScopeEnd(Str),
+}
+
+/// Known facts about a remote node (`__finvm.nodes`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeInfo {
+    /// `up`, `down`, ...
+    pub status: Str,
+    /// Optional reason text.
+    pub reason: Option<Str>,
+    /// Last tick the node was seen.
+    pub last_seen_tick: Option<i64>,
+    /// Last known state hash.
+    pub last_state_hash: Option<Str>,
+}
+
+/// Everything but the process table (split out so the interpreter can borrow
+/// the running process and the machine state at once).
+#[derive(Clone, Debug)]
+pub struct Core {
+    /// The program.
+    pub program: Rc<Program>,
+    /// Global state.
+    pub state: BTreeMap<Str, Value>,
+    /// The input map (read-only).
+    pub input: Rc<BTreeMap<Str, Value>>,
+    /// Limits in force.
+    pub limits: Limits,
+    /// Suppress trace and proof trace.
+    pub performance_mode: bool,
+    /// Whether to record the execution trace.
+    pub tracing: bool,
+    /// Global step counter.
+    pub steps: u64,
+    /// The step count at which this run call fails with `StepLimitExceeded`.
+    pub step_limit: u64,
+    /// Emitted events (type, payload), in order.
+    pub events: Vec<Tagged>,
+    /// Requested effect intents (type, payload), in order.
+    pub outbox: Vec<Tagged>,
+    /// Executed instructions as (function index, pc), when tracing.
+    pub trace: Vec<(u32, u32)>,
+    /// The trace hit `maxTraceEvents` and stopped recording.
+    pub trace_truncated: bool,
+    /// Proof events, in order.
+    pub proof: Vec<ProofEvent>,
+    /// The proof trace hit `maxProofEvents` and stopped recording.
+    pub proof_truncated: bool,
+    /// Current nesting of synchronous state-machine hooks.
+    pub hook_depth: u32,
+}
+
+impl Core {
+    /// Records one trace entry (bounded by `maxTraceEvents`).
+    #[inline]
+    pub fn record_trace(&mut self, func: u32, pc: u32) {
+        if self.trace.len() < self.limits.max_trace_events.max(0) as usize {
+            self.trace.push((func, pc));
+        } else {
+            self.trace_truncated = true;
+        }
+    }
+
+    /// Records one proof event (bounded by `maxProofEvents`), unless in performance mode.
+    pub fn record_proof(&mut self, e: ProofEvent) {
+        if self.performance_mode {
+            return;
+        }
+        if self.proof.len() < self.limits.max_proof_events.max(0) as usize {
+            self.proof.push(e);
+        } else {
+            self.proof_truncated = true;
+        }
+    }
+
+    /// Error for the global step budget.
+    #[cold]
+    pub fn step_limit_error(&self) -> Box<VmError> {
+        crate::error::vm_error(ErrorCode::StepLimitExceeded, "Process exceeded global step limit")
+    }
+}
+
+/// The whole machine.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// State, program, counters, traces.
+    pub core: Core,
+    /// Processes by slot; slot 0 is `main`.
+    pub procs: Vec<Process>,
+    /// pid → slot, iterated in ascending pid (UTF-16) order.
+    pub by_pid: BTreeMap<Str, usize>,
+    /// FIFO of runnable slots.
+    pub ready: VecDeque<usize>,
+    /// Next spawn number (`p<n>`).
+    pub next_pid_seq: u64,
+    /// The logical clock.
+    pub tick: i64,
+    /// The most recently scheduled pid.
+    pub current: Option<Str>,
+    /// Remote nodes known to this machine.
+    pub nodes: BTreeMap<Str, NodeInfo>,
+    /// Number of processes not yet terminated.
+    pub live: usize,
+}
+
+/// How the run loop ends when nothing is ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `finvm run`: stop when main completed; deadlock is an error.
+    Full,
+    /// The effect API: run until nothing can run; the caller classifies.
+    Quiesce,
+}
+
+impl Machine {
+    /// The initial machine for a program: `main` ready at the entry function.
+    pub fn new(program: Rc<Program>) -> VmResult<Machine> {
+        let limits = program.limits.clone();
+        let entry = &program.functions[program.entry as usize];
+        if entry.register_count as i64 > limits.max_registers_per_frame as i64 {
+            return err(
+                ErrorCode::InvalidRegister,
+                format!("Entry function {} exceeded maxRegistersPerFrame", entry.id),
+            );
+        }
+        let main = Process::new(Str::new("main"), program.entry, entry.register_count, Vec::new(), 0);
+        let core = Core {
+            state: program.state.clone(),
+            input: Rc::new(program.input.clone()),
+            performance_mode: program.performance_mode,
+            tracing: false,
+            steps: 0,
+            step_limit: limits.max_steps.max(0) as u64,
+            limits,
+            events: Vec::new(),
+            outbox: Vec::new(),
+            trace: Vec::new(),
+            trace_truncated: false,
+            proof: Vec::new(),
+            proof_truncated: false,
+            hook_depth: 0,
+            program,
+        };
+        let mut by_pid = BTreeMap::new();
+        by_pid.insert(Str::new("main"), 0);
+        Ok(Machine {
+            core,
+            procs: vec![main],
+            by_pid,
+            ready: VecDeque::from([0]),
+            next_pid_seq: 0,
+            tick: 0,
+            current: None,
+            nodes: BTreeMap::new(),
+            live: 1,
+        })
+    }
+
+    /// Starts a fresh `maxSteps` budget from the current step count.
+    pub fn reset_step_budget(&mut self) {
+        self.core.step_limit = self.core.steps + self.core.limits.max_steps.max(0) as u64;
+    }
+
+    /// Looks a process up by pid.
+    pub fn slot_of(&self, pid: &str) -> Option<usize> {
+        self.by_pid.get(pid).copied()
+    }
+
+    /// Runs until the program ends (`Full`) or nothing can run (`Quiesce`).
+    pub fn run(&mut self, mode: Mode) -> VmResult<()> {
+        loop {
+            let Some(slot) = self.ready.pop_front() else {
+                if mode == Mode::Full && matches!(self.procs[0].status, Status::Completed(_)) {
+                    return Ok(());
+                }
+                if self.advance_tick() {
+                    continue;
+                }
+                if mode == Mode::Full && self.procs.iter().any(|p| matches!(p.status, Status::Waiting(_))) {
+                    return err(ErrorCode::ProcessDeadlock, "All processes are waiting but no ready processes");
+                }
+                return Ok(());
+            };
+            self.current = Some(self.procs[slot].pid.clone());
+            if self.procs[slot].status == Status::Ready {
+                self.procs[slot].status = Status::Running;
+                let budget = self.core.limits.max_process_steps_per_slice.max(0) as u64;
+                if let Err(e) = self.run_slice(slot, budget) {
+                    if slot == 0 || e.code == ErrorCode::StepLimitExceeded {
+                        return Err(e);
+                    }
+                    // A runtime error fails only the spawned process.
+                    self.terminate(slot, Status::Failed(e));
+                }
+            }
+            self.after_slice(slot)?;
+        }
+    }
+
+    /// The slice epilogue (`PROCESSES.md` §2.5).
+    fn after_slice(&mut self, slot: usize) -> VmResult<()> {
+        let p = &mut self.procs[slot];
+        if let Status::Completed(v) = &p.status {
+            p.result = Some(v.clone());
+        }
+        if matches!(p.status, Status::Running | Status::Ready) {
+            p.status = Status::Ready;
+            self.ready.push_back(slot);
+        }
+        self.wake_joiners(slot);
+        self.check_main_ended()
+    }
+
+    /// `main` cancelled or taken down through a link fails the run (`DECISIONS.md`).
+    pub fn check_main_ended(&self) -> VmResult<()> {
+        match &self.procs[0].status {
+            Status::Cancelled(_) => err(ErrorCode::ProcessCancelled, "main was cancelled"),
+            Status::Failed(e) => Err(e.clone()),
+            Status::Exited(r) if self.procs[0].killed_by_signal => {
+                err(ErrorCode::ProcessCancelled, format!("main exited ({r})"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Wakes every process waiting to join `slot` (after each of its slices).
+    pub fn wake_joiners(&mut self, slot: usize) {
+        let pid = self.procs[slot].pid.clone();
+        let waiting: Vec<usize> = self
+            .by_pid
+            .values()
+            .copied()
+            .filter(|s| matches!(&self.procs[*s].status, Status::Waiting(Wait::Process(t)) if *t == pid))
+            .collect();
+        for s in waiting {
+            self.procs[s].status = Status::Ready;
+            self.ready.push_back(s);
+        }
+    }
+
+    /// Advances the logical clock to the earliest sleeper and wakes it (and
+    /// every other sleeper due by then). False when nobody sleeps.
+    fn advance_tick(&mut self) -> bool {
+        let due = self
+            .procs
+            .iter()
+            .filter_map(|p| match p.status {
+                Status::Waiting(Wait::Tick(t)) => Some(t),
+                _ => None,
+            })
+            .min();
+        let Some(t) = due else { return false };
+        self.tick = t;
+        let woken: Vec<usize> = self
+            .by_pid
+            .values()
+            .copied()
+            .filter(|s| matches!(self.procs[*s].status, Status::Waiting(Wait::Tick(x)) if x <= t))
+            .collect();
+        for s in woken {
+            self.procs[s].status = Status::Ready;
+            self.ready.push_back(s);
+        }
+        true
+    }
+
+    /// Ends a process with a terminal status and notifies observers at once.
+    pub fn terminate(&mut self, slot: usize, status: Status) {
+        debug_assert!(status.is_terminal());
+        if self.procs[slot].status.is_terminal() {
+            return;
+        }
+        if let Status::Completed(v) = &status {
+            self.procs[slot].result = Some(v.clone());
+        }
+        self.procs[slot].status = status;
+        self.live = self.live.saturating_sub(1);
+        crate::process::on_terminated(self, slot);
+    }
+
+    /// The value printed as `result`: main's completion value, else its stored result, else unit.
+    pub fn main_result(&self) -> Value {
+        let main = &self.procs[0];
+        match &main.status {
+            Status::Completed(v) => v.clone(),
+            _ => main.result.clone().unwrap_or(Value::Unit),
+        }
+    }
+}
