@@ -60,27 +60,49 @@ pub fn load_program(text: &str) -> Result<Program, String> {
 pub fn run_program(program: Rc<Program>, opts: &RunOptions) -> RunOutcome {
     let mut m = match Machine::new(program) {
         Ok(m) => m,
-        Err(e) => return RunOutcome { machine: None, result: Err(e.to_string()) },
+        Err(e) => {
+            return RunOutcome {
+                machine: None,
+                result: Err(e.to_string()),
+            }
+        }
     };
     if let Some(pm) = opts.performance_mode {
         m.core.performance_mode = pm;
     }
     m.core.tracing = opts.collect_trace && !m.core.performance_mode;
     let r = m.run(Mode::Full).map_err(|e| e.to_string());
-    RunOutcome { machine: Some(m), result: r }
+    RunOutcome {
+        machine: Some(m),
+        result: r,
+    }
 }
 
 /// Decodes, validates and runs a program given as JSON text, as `finvm run` does.
 pub fn run_json(text: &str, opts: &RunOptions) -> RunReport {
     let program = match load_program(text) {
         Ok(p) => Rc::new(p),
-        Err(e) => return RunReport { json: failed_json(&e), ok: false, trace: Vec::new() },
+        Err(e) => {
+            return RunReport {
+                json: failed_json(&e),
+                ok: false,
+                trace: Vec::new(),
+            }
+        }
     };
     let out = run_program(program, opts);
     let trace = out.machine.as_ref().map(trace_lines).unwrap_or_default();
     match (&out.result, &out.machine) {
-        (Ok(()), Some(m)) => RunReport { json: completed_json(m), ok: true, trace },
-        (Err(e), _) => RunReport { json: failed_json(e), ok: false, trace },
+        (Ok(()), Some(m)) => RunReport {
+            json: completed_json(m),
+            ok: true,
+            trace,
+        },
+        (Err(e), _) => RunReport {
+            json: failed_json(e),
+            ok: false,
+            trace,
+        },
         (Ok(()), None) => unreachable!("a completed run has a machine"),
     }
 }
@@ -105,7 +127,10 @@ pub fn status_error_json(status: &str, error: &str) -> String {
 
 /// `{"status":"completed","steps":N,"result":V,"state":{...}}`.
 pub fn completed_json(m: &Machine) -> String {
-    let mut s = format!("{{\"status\":\"completed\",\"steps\":{},\"result\":", m.core.steps);
+    let mut s = format!(
+        "{{\"status\":\"completed\",\"steps\":{},\"result\":",
+        m.core.steps
+    );
     encode_value(&m.main_result(), &mut s);
     s.push_str(",\"state\":");
     encode_state(&m.core.state, &mut s);
@@ -137,12 +162,19 @@ pub fn trace_lines(m: &Machine) -> Vec<String> {
         .enumerate()
         .map(|(i, (f, pc))| {
             let func = &program.functions[*f as usize];
-            let ins = func.raw.get(*pc as usize).map(|r| r.to_json()).unwrap_or_default();
+            let ins = func
+                .raw
+                .get(*pc as usize)
+                .map(|r| r.to_json())
+                .unwrap_or_default();
             format!("{} {}:{} {}", i + 1, func.id, pc, ins)
         })
         .collect();
     if m.core.trace_truncated {
-        out.push(format!("... trace truncated at maxTraceEvents = {}", m.core.limits.max_trace_events));
+        out.push(format!(
+            "... trace truncated at maxTraceEvents = {}",
+            m.core.limits.max_trace_events
+        ));
     }
     out
 }

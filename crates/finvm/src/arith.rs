@@ -58,7 +58,10 @@ fn to_rational(n: &Num<'_>) -> VmResult<Rational> {
 /// `a op b` for any numeric kinds.
 pub fn binary(op: BinOp, a: &Value, b: &Value) -> VmResult<Value> {
     let (Some(x), Some(y)) = (num(a), num(b)) else {
-        return err(ErrorCode::TypeMismatch, format!("{} requires numeric types", op.name()));
+        return err(
+            ErrorCode::TypeMismatch,
+            format!("{} requires numeric types", op.name()),
+        );
     };
     match (&x, &y) {
         (Num::I(p), Num::I(q)) => int_op(op, p, q).map(Value::Int),
@@ -152,16 +155,27 @@ mod tests {
     fn promotions() {
         assert_eq!(binary(BinOp::Add, &i(1), &fx(50, 2)).unwrap(), fx(150, 2));
         assert_eq!(binary(BinOp::Mul, &q(1, 2), &q(1, 2)).unwrap(), q(1, 4));
-        assert_eq!(binary(BinOp::Div(Rounding::Down), &q(1, 1), &i(3)).unwrap(), q(1, 3));
+        assert_eq!(
+            binary(BinOp::Div(Rounding::Down), &q(1, 1), &i(3)).unwrap(),
+            q(1, 3)
+        );
         assert_eq!(binary(BinOp::Add, &fx(5, 1), &q(1, 2)).unwrap(), q(1, 1));
-        assert_eq!(binary(BinOp::Div(Rounding::Down), &i(-7), &i(2)).unwrap(), i(-4));
-        assert_eq!(binary(BinOp::Div(Rounding::TowardZero), &i(-7), &i(2)).unwrap(), i(-3));
+        assert_eq!(
+            binary(BinOp::Div(Rounding::Down), &i(-7), &i(2)).unwrap(),
+            i(-4)
+        );
+        assert_eq!(
+            binary(BinOp::Div(Rounding::TowardZero), &i(-7), &i(2)).unwrap(),
+            i(-3)
+        );
         assert_eq!(neg(&q(1, -2)).unwrap(), q(1, 2));
         assert_eq!(abs(&q(1, -2)).unwrap(), q(1, 2));
         assert!(binary(BinOp::Add, &Value::str("a"), &i(1)).is_err());
         assert_eq!(modulo(&i(-7), &i(2)).unwrap(), i(-1));
         assert_eq!(
-            binary(BinOp::Div(Rounding::Down), &i(1), &i(0)).unwrap_err().to_string(),
+            binary(BinOp::Div(Rounding::Down), &i(1), &i(0))
+                .unwrap_err()
+                .to_string(),
             "DivisionByZero: BigInt division by zero"
         );
     }

@@ -9,5 +9,8 @@ use crate::value::Value;
 /// Calls a `db.*` or `cache.*` builtin.
 pub fn call(core: &mut Core, b: Builtin, args: &[Value]) -> VmResult<Value> {
     let _ = (core, args);
-    Err(vm_error(ErrorCode::UnknownBuiltin, format!("Builtin {} v1 not found", b.id())))
+    Err(vm_error(
+        ErrorCode::UnknownBuiltin,
+        format!("Builtin {} v1 not found", b.id()),
+    ))
 }

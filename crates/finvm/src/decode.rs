@@ -7,7 +7,8 @@ use crate::limits::Limits;
 use crate::num::Rounding;
 use crate::opcodes::{ArgKind, Opcode};
 use crate::program::{
-    Arg, InvariantDef, ProgramDoc, RawFunction, RawInstr, StateMachineDef, TransitionDef, TransitionTarget,
+    Arg, InvariantDef, ProgramDoc, RawFunction, RawInstr, StateMachineDef, TransitionDef,
+    TransitionTarget,
 };
 use crate::value::json::decode_value;
 use crate::value::{Str, Value};
@@ -43,7 +44,9 @@ pub fn js_key_order(obj: &Obj) -> Vec<&String> {
         !k.is_empty()
             && k.bytes().all(|b| b.is_ascii_digit())
             && (k == "0" || !k.starts_with('0'))
-            && k.parse::<u64>().map(|v| v <= 4_294_967_294).unwrap_or(false)
+            && k.parse::<u64>()
+                .map(|v| v <= 4_294_967_294)
+                .unwrap_or(false)
     };
     let mut idx: Vec<&String> = obj.keys().filter(|k| is_index(k)).collect();
     idx.sort_by_key(|k| k.parse::<u64>().unwrap_or(0));
@@ -73,7 +76,10 @@ pub fn decode_program(text: &str) -> Result<ProgramDoc, String> {
 
 /// Decodes a program, with already-decrypted `inputs.values` JSON text when a
 /// secure loader supplies it.
-pub fn decode_program_with_inputs(text: &str, decrypted_inputs: Option<&str>) -> Result<ProgramDoc, String> {
+pub fn decode_program_with_inputs(
+    text: &str,
+    decrypted_inputs: Option<&str>,
+) -> Result<ProgramDoc, String> {
     let root = parse_json(text)?;
     decode_program_json(&root, decrypted_inputs)
 }
@@ -82,15 +88,22 @@ pub fn decode_program_with_inputs(text: &str, decrypted_inputs: Option<&str>) ->
 pub fn decode_program_json(root: &J, decrypted_inputs: Option<&str>) -> Result<ProgramDoc, String> {
     let obj = root.as_object().ok_or("program must be a JSON object")?;
     if let Some(f) = obj.get("fenc") {
-        if f.as_number().is_some_and(|n| n.to_string().parse::<f64>().ok() == Some(1.0)) {
-            return Err("DecryptionFailed: Program is sealed; decrypt via SecureLoader before loading".into());
+        if f.as_number()
+            .is_some_and(|n| n.to_string().parse::<f64>().ok() == Some(1.0))
+        {
+            return Err(
+                "DecryptionFailed: Program is sealed; decrypt via SecureLoader before loading"
+                    .into(),
+            );
         }
     }
     let decrypted = match decrypted_inputs {
         None => None,
         Some(t) => {
             let j = parse_json(t)?;
-            let o = j.as_object().ok_or("decrypted inputs.values must be an object")?;
+            let o = j
+                .as_object()
+                .ok_or("decrypted inputs.values must be an object")?;
             Some(decode_value_map(o)?)
         }
     };
@@ -136,7 +149,17 @@ pub fn decode_program_json(root: &J, decrypted_inputs: Option<&str>) -> Result<P
     for (k, v) in schema_inputs {
         input.insert(k, v);
     }
-    Ok(ProgramDoc { version, constants, state, input, limits, performance_mode, entrypoint, functions, state_machines })
+    Ok(ProgramDoc {
+        version,
+        constants,
+        state,
+        input,
+        limits,
+        performance_mode,
+        entrypoint,
+        functions,
+        state_machines,
+    })
 }
 
 fn decode_limits(o: &Obj) -> Result<Limits, String> {
@@ -152,7 +175,10 @@ fn decode_limits(o: &Obj) -> Result<Limits, String> {
 
 const INPUT_TYPES: &[&str] = &["Unit", "Bool", "Int", "String", "Bytes", "Any"];
 
-fn decode_inputs(o: &Obj, decrypted: Option<BTreeMap<Str, Value>>) -> Result<BTreeMap<Str, Value>, String> {
+fn decode_inputs(
+    o: &Obj,
+    decrypted: Option<BTreeMap<Str, Value>>,
+) -> Result<BTreeMap<Str, Value>, String> {
     // 1. schema
     let mut schema: Vec<(String, String, bool)> = Vec::new();
     match o.get("schema") {
@@ -196,18 +222,25 @@ fn decode_inputs(o: &Obj, decrypted: Option<BTreeMap<Str, Value>>) -> Result<BTr
                 }
                 decode_value_map(v)?
             }
-            Some(_) => return Err("inputs.values must be an object (or decrypted externally)".into()),
+            Some(_) => {
+                return Err("inputs.values must be an object (or decrypted externally)".into())
+            }
         },
     };
     // 3. validation
     let mut out = BTreeMap::new();
     for (name, ty, required) in &schema {
         match values.get(name.as_str()) {
-            None if *required => return Err(format!("MissingInput: Required input missing: {name}")),
+            None if *required => {
+                return Err(format!("MissingInput: Required input missing: {name}"))
+            }
             None => {}
             Some(v) => {
                 if ty != "Any" && v.input_kind() != ty.as_str() {
-                    return Err(format!("InputValidation: Input '{name}': expected {ty}, got {}", v.input_kind()));
+                    return Err(format!(
+                        "InputValidation: Input '{name}': expected {ty}, got {}",
+                        v.input_kind()
+                    ));
                 }
                 out.insert(Str::new(name.as_str()), v.clone());
             }
@@ -223,7 +256,10 @@ fn decode_inputs(o: &Obj, decrypted: Option<BTreeMap<Str, Value>>) -> Result<BTr
         })
         .collect();
     if !unknown.is_empty() {
-        return Err(format!("InputValidation: Unknown input fields: [{}]", unknown.join(",")));
+        return Err(format!(
+            "InputValidation: Unknown input fields: [{}]",
+            unknown.join(",")
+        ));
     }
     Ok(out)
 }
@@ -233,7 +269,9 @@ fn decode_functions(obj: &Obj) -> Result<(String, Vec<RawFunction>), String> {
         Some(J::Object(fs)) if !fs.is_empty() => {
             let mut functions = Vec::new();
             for id in js_key_order(fs) {
-                let spec = fs[id].as_object().ok_or_else(|| format!("function {id} must be an object"))?;
+                let spec = fs[id]
+                    .as_object()
+                    .ok_or_else(|| format!("function {id} must be an object"))?;
                 let arity = match spec.get("arity") {
                     None => 0,
                     Some(j) => int32(j).ok_or("arity must be a safe integer")?,
@@ -255,7 +293,13 @@ fn decode_functions(obj: &Obj) -> Result<(String, Vec<RawFunction>), String> {
                     },
                     _ => false,
                 };
-                functions.push(RawFunction { id: id.clone(), arity, register_count, is_invariant, instructions });
+                functions.push(RawFunction {
+                    id: id.clone(),
+                    arity,
+                    register_count,
+                    is_invariant,
+                    instructions,
+                });
             }
             let entrypoint = match obj.get("entrypoint") {
                 None => "main".to_string(),
@@ -274,7 +318,13 @@ fn decode_functions(obj: &Obj) -> Result<(String, Vec<RawFunction>), String> {
                 None => 16,
                 Some(j) => int32(j).ok_or("registerCount must be a safe integer")?,
             };
-            let main = RawFunction { id: "main".into(), arity: 0, register_count, is_invariant: false, instructions };
+            let main = RawFunction {
+                id: "main".into(),
+                arity: 0,
+                register_count,
+                is_invariant: false,
+                instructions,
+            };
             Ok(("main".to_string(), vec![main]))
         }
     }
@@ -312,26 +362,46 @@ pub fn decode_instruction(j: &J) -> Result<RawInstr, String> {
         Some(J::String(s)) => s,
         Some(_) => return Err("argument 0 must be a string".into()),
     };
-    let op = Opcode::from_name(name).ok_or_else(|| format!("Unsupported instruction opcode: {name}"))?;
+    let op =
+        Opcode::from_name(name).ok_or_else(|| format!("Unsupported instruction opcode: {name}"))?;
     let mut args = Vec::with_capacity(op.args().len());
     for (i, kind) in op.args().iter().enumerate() {
         let pos = i + 1;
-        let a = parts.get(pos).ok_or_else(|| format!("Missing argument {pos}"))?;
+        let a = parts
+            .get(pos)
+            .ok_or_else(|| format!("Missing argument {pos}"))?;
         args.push(match kind {
-            ArgKind::R | ArgKind::I => Arg::Int(int32(a).ok_or_else(|| format!("argument {pos} must be a safe integer"))?),
-            ArgKind::S => Arg::Str(a.as_str().ok_or_else(|| format!("argument {pos} must be a string"))?.to_string()),
-            ArgKind::B => Arg::Bool(a.as_bool().ok_or_else(|| format!("argument {pos} must be a boolean"))?),
+            ArgKind::R | ArgKind::I => {
+                Arg::Int(int32(a).ok_or_else(|| format!("argument {pos} must be a safe integer"))?)
+            }
+            ArgKind::S => Arg::Str(
+                a.as_str()
+                    .ok_or_else(|| format!("argument {pos} must be a string"))?
+                    .to_string(),
+            ),
+            ArgKind::B => Arg::Bool(
+                a.as_bool()
+                    .ok_or_else(|| format!("argument {pos} must be a boolean"))?,
+            ),
             ArgKind::Rs => {
-                let arr = a.as_array().ok_or_else(|| format!("argument {pos} must be an array"))?;
+                let arr = a
+                    .as_array()
+                    .ok_or_else(|| format!("argument {pos} must be an array"))?;
                 let regs = arr
                     .iter()
-                    .map(|r| int32(r).ok_or_else(|| format!("argument {pos}[] must be a safe integer")))
+                    .map(|r| {
+                        int32(r).ok_or_else(|| format!("argument {pos}[] must be a safe integer"))
+                    })
                     .collect::<Result<Vec<i32>, String>>()?;
                 Arg::Regs(regs)
             }
             ArgKind::Rm => {
-                let s = a.as_str().ok_or_else(|| format!("argument {pos} must be a string"))?;
-                Arg::Round(Rounding::from_name(s).ok_or_else(|| format!("Unknown rounding mode: {s}"))?)
+                let s = a
+                    .as_str()
+                    .ok_or_else(|| format!("argument {pos} must be a string"))?;
+                Arg::Round(
+                    Rounding::from_name(s).ok_or_else(|| format!("Unknown rounding mode: {s}"))?,
+                )
             }
         });
     }
@@ -359,7 +429,11 @@ fn string_list(j: &J, ctx: &str) -> Result<Vec<String>, String> {
         J::String(s) => Ok(vec![s.clone()]),
         J::Array(a) => a
             .iter()
-            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| format!("{ctx} must hold strings")))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{ctx} must hold strings"))
+            })
             .collect(),
         J::Object(o) => Ok(o.keys().cloned().collect()),
         _ => Err(format!("{ctx} must be an array of strings")),
@@ -372,7 +446,9 @@ fn decode_state_machines(j: &J) -> Result<BTreeMap<String, StateMachineDef>, Str
     let mut out = BTreeMap::new();
     for (id, def) in o {
         let ctx = format!("stateMachines.{id}");
-        let d = def.as_object().ok_or_else(|| format!("{ctx} must be an object"))?;
+        let d = def
+            .as_object()
+            .ok_or_else(|| format!("{ctx} must be an object"))?;
         let initial_state = str_field(d, "initialState", &ctx)?;
         let states = match d.get("states") {
             None => Vec::new(),
@@ -380,10 +456,14 @@ fn decode_state_machines(j: &J) -> Result<BTreeMap<String, StateMachineDef>, Str
         };
         let mut transitions = Vec::new();
         if let Some(ts) = d.get("transitions") {
-            let ts = ts.as_array().ok_or_else(|| format!("{ctx}.transitions must be an array"))?;
+            let ts = ts
+                .as_array()
+                .ok_or_else(|| format!("{ctx}.transitions must be an array"))?;
             for (i, t) in ts.iter().enumerate() {
                 let tctx = format!("{ctx}.transitions[{i}]");
-                let t = t.as_object().ok_or_else(|| format!("{tctx} must be an object"))?;
+                let t = t
+                    .as_object()
+                    .ok_or_else(|| format!("{tctx} must be an object"))?;
                 let from = match t.get("from") {
                     None => return Err(format!("{tctx}: missing field from")),
                     Some(f) => string_list(f, &format!("{tctx}.from"))?,
@@ -406,7 +486,10 @@ fn decode_state_machines(j: &J) -> Result<BTreeMap<String, StateMachineDef>, Str
                 };
                 let priority = match t.get("priority") {
                     None | Some(J::Null) => None,
-                    Some(p) => Some(int32(p).ok_or_else(|| format!("{tctx}: priority must be a safe integer"))?),
+                    Some(p) => Some(
+                        int32(p)
+                            .ok_or_else(|| format!("{tctx}: priority must be a safe integer"))?,
+                    ),
                 };
                 let event = str_field(t, "event", &tctx)?;
                 transitions.push(TransitionDef {
@@ -422,14 +505,21 @@ fn decode_state_machines(j: &J) -> Result<BTreeMap<String, StateMachineDef>, Str
         }
         let mut invariants = Vec::new();
         if let Some(is) = d.get("invariants") {
-            let is = is.as_array().ok_or_else(|| format!("{ctx}.invariants must be an array"))?;
+            let is = is
+                .as_array()
+                .ok_or_else(|| format!("{ctx}.invariants must be an array"))?;
             for (i, inv) in is.iter().enumerate() {
                 let ictx = format!("{ctx}.invariants[{i}]");
-                let inv = inv.as_object().ok_or_else(|| format!("{ictx} must be an object"))?;
+                let inv = inv
+                    .as_object()
+                    .ok_or_else(|| format!("{ictx} must be an object"))?;
                 let check = str_field(inv, "check", &ictx)?;
                 let error_code = match inv.get("errorCode") {
                     None | Some(J::Null) => None,
-                    Some(c) => Some(int32(c).ok_or_else(|| format!("{ictx}: errorCode must be a safe integer"))?),
+                    Some(c) => Some(
+                        int32(c)
+                            .ok_or_else(|| format!("{ictx}: errorCode must be a safe integer"))?,
+                    ),
                 };
                 invariants.push(InvariantDef {
                     name: opt_str_field(inv, "name", &ictx)?.unwrap_or_else(|| check.clone()),
@@ -438,7 +528,16 @@ fn decode_state_machines(j: &J) -> Result<BTreeMap<String, StateMachineDef>, Str
                 });
             }
         }
-        out.insert(id.clone(), StateMachineDef { id: id.clone(), states, initial_state, transitions, invariants });
+        out.insert(
+            id.clone(),
+            StateMachineDef {
+                id: id.clone(),
+                states,
+                initial_state,
+                transitions,
+                invariants,
+            },
+        );
     }
     Ok(out)
 }
@@ -453,16 +552,40 @@ mod tests {
 
     #[test]
     fn instruction_forms_and_errors() {
-        assert_eq!(instr(r#"["DIV",3,"RoundHalfEven",1,2]"#), instr(r#"{"op":"DIV","args":[3,"RoundHalfEven",1,2]}"#));
-        assert_eq!(instr(r#"["DIV",3,"Floor",1,2]"#).unwrap_err(), "Unknown rounding mode: Floor");
+        assert_eq!(
+            instr(r#"["DIV",3,"RoundHalfEven",1,2]"#),
+            instr(r#"{"op":"DIV","args":[3,"RoundHalfEven",1,2]}"#)
+        );
+        assert_eq!(
+            instr(r#"["DIV",3,"Floor",1,2]"#).unwrap_err(),
+            "Unknown rounding mode: Floor"
+        );
         assert_eq!(instr(r#"["ADD",0,1]"#).unwrap_err(), "Missing argument 3");
-        assert_eq!(instr(r#"["ADD",0,"1",2]"#).unwrap_err(), "argument 2 must be a safe integer");
-        assert_eq!(instr(r#"["PROC_TRAP_EXIT",1]"#).unwrap_err(), "argument 1 must be a boolean");
-        assert_eq!(instr(r#"["CALL",0,"f",[1,2.5]]"#).unwrap_err(), "argument 3[] must be a safe integer");
-        assert_eq!(instr(r#"["NOPE"]"#).unwrap_err(), "Unsupported instruction opcode: NOPE");
-        assert_eq!(instr(r#"{"args":[]}"#).unwrap_err(), "Missing string field: op");
+        assert_eq!(
+            instr(r#"["ADD",0,"1",2]"#).unwrap_err(),
+            "argument 2 must be a safe integer"
+        );
+        assert_eq!(
+            instr(r#"["PROC_TRAP_EXIT",1]"#).unwrap_err(),
+            "argument 1 must be a boolean"
+        );
+        assert_eq!(
+            instr(r#"["CALL",0,"f",[1,2.5]]"#).unwrap_err(),
+            "argument 3[] must be a safe integer"
+        );
+        assert_eq!(
+            instr(r#"["NOPE"]"#).unwrap_err(),
+            "Unsupported instruction opcode: NOPE"
+        );
+        assert_eq!(
+            instr(r#"{"args":[]}"#).unwrap_err(),
+            "Missing string field: op"
+        );
         assert_eq!(instr(r#"7"#).unwrap_err(), "instruction must be an object");
-        assert_eq!(instr(r#"["MOVE",1.0,2e0]"#).unwrap().args, vec![Arg::Int(1), Arg::Int(2)]);
+        assert_eq!(
+            instr(r#"["MOVE",1.0,2e0]"#).unwrap().args,
+            vec![Arg::Int(1), Arg::Int(2)]
+        );
         assert!(instr(r#"["MOVE",2147483648,0]"#).is_err());
     }
 

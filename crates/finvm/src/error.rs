@@ -89,7 +89,10 @@ pub struct VmError {
 impl VmError {
     /// Builds an error from a code and a message.
     pub fn new(code: ErrorCode, msg: impl Into<String>) -> VmError {
-        VmError { code, msg: msg.into() }
+        VmError {
+            code,
+            msg: msg.into(),
+        }
     }
 
     /// The PureScript `show` form: `VMError <Code>: <message>`.
@@ -137,7 +140,11 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for c in [ErrorCode::InputValidation, ErrorCode::CustomErrorCode(7), ErrorCode::InvalidProgram] {
+        for c in [
+            ErrorCode::InputValidation,
+            ErrorCode::CustomErrorCode(7),
+            ErrorCode::InvalidProgram,
+        ] {
             assert_eq!(ErrorCode::from_name(&c.name()), Some(c));
         }
         assert_eq!(ErrorCode::from_name("Nope"), None);

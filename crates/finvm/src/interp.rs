@@ -40,7 +40,10 @@ fn limit_err(code: ErrorCode, msg: String) -> Box<VmError> {
 #[inline]
 pub(crate) fn check_depth(core: &Core, v: &Value, op: &str) -> VmResult<()> {
     if v.depth() as i64 > core.limits.max_value_depth as i64 {
-        return Err(limit_err(ErrorCode::InvalidInstruction, format!("{op} exceeded maxValueDepth")));
+        return Err(limit_err(
+            ErrorCode::InvalidInstruction,
+            format!("{op} exceeded maxValueDepth"),
+        ));
     }
     Ok(())
 }
@@ -49,7 +52,10 @@ pub(crate) fn check_depth(core: &Core, v: &Value, op: &str) -> VmResult<()> {
 #[inline]
 pub(crate) fn check_list_len(core: &Core, len: usize, op: &str) -> VmResult<()> {
     if len as i64 > core.limits.max_list_length as i64 {
-        return Err(limit_err(ErrorCode::InvalidInstruction, format!("{op} exceeded maxListLength")));
+        return Err(limit_err(
+            ErrorCode::InvalidInstruction,
+            format!("{op} exceeded maxListLength"),
+        ));
     }
     Ok(())
 }
@@ -73,11 +79,7 @@ impl Machine {
     pub(crate) fn run_slice(&mut self, slot: usize, mut budget: u64) -> VmResult<()> {
         let program = self.core.program.clone();
         while budget > 0 && self.procs[slot].status == Status::Running {
-            let flow = exec_fast(&program, &mut self.core, &mut self.procs[slot], &mut budget);
-            let flow = match flow {
-                Ok(f) => f,
-                Err(e) => return Err(e),
-            };
+            let flow = exec_fast(&program, &mut self.core, &mut self.procs[slot], &mut budget)?;
             if let Flow::Slow = flow {
                 self.exec_slow(&program, slot, &mut budget)?;
             }
@@ -120,9 +122,13 @@ impl Machine {
         let ins = &program.functions[frame.func as usize].code[frame.pc as usize];
         let base = frame.base as usize;
         match ins {
-            Instr::Proc { op, regs, func, flag, int } => {
-                crate::process::exec(self, slot, *op, regs, *func, *flag, *int)
-            }
+            Instr::Proc {
+                op,
+                regs,
+                func,
+                flag,
+                int,
+            } => crate::process::exec(self, slot, *op, regs, *func, *flag, *int),
             Instr::StateSnapshot { dst } => {
                 let text = crate::snapshot::snapshot_text(self);
                 self.set_reg(slot, base, *dst, Value::str(text));
@@ -145,16 +151,23 @@ impl Machine {
             }
             Instr::InvariantCheck { func, name } => {
                 let Some(f) = func else {
-                    return Err(vm_error(ErrorCode::UnknownFunction, format!("Invariant function not found: {name}")));
+                    return Err(vm_error(
+                        ErrorCode::UnknownFunction,
+                        format!("Invariant function not found: {name}"),
+                    ));
                 };
                 let v = crate::statemachine::run_function_sync(self, slot, *f, Vec::new())?;
                 if v != Value::Bool(true) {
                     return Err(vm_error(
                         ErrorCode::InvariantFailed,
-                        format!("Invariant {name} did not hold (returned {})", crate::value::show::show(&v)),
+                        format!(
+                            "Invariant {name} did not hold (returned {})",
+                            crate::value::show::show(&v)
+                        ),
                     ));
                 }
-                self.core.record_proof(ProofEvent::InvariantChecked(name.clone(), true));
+                self.core
+                    .record_proof(ProofEvent::InvariantChecked(name.clone(), true));
                 self.procs[slot].frame.pc += 1;
                 Ok(())
             }
@@ -187,7 +200,12 @@ fn cmp_vals(a: &Value, b: &Value) -> Ordering {
 }
 
 /// The hot loop.
-fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process, budget: &mut u64) -> VmResult<Flow> {
+fn exec_fast(
+    program: &Program,
+    core: &mut Core,
+    p: &mut crate::machine::Process,
+    budget: &mut u64,
+) -> VmResult<Flow> {
     let mut frame: Frame = p.frame;
     let mut code: &[Instr] = &program.functions[frame.func as usize].code;
     let mut base = frame.base as usize;
@@ -217,7 +235,10 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
         }
         let Some(ins) = code.get(frame.pc as usize) else {
             let id = &program.functions[frame.func as usize].id;
-            fail!(vm_error(ErrorCode::InvalidInstruction, format!("PC out of bounds in function {id}")));
+            fail!(vm_error(
+                ErrorCode::InvalidInstruction,
+                format!("PC out of bounds in function {id}")
+            ));
         };
         if is_slow(ins) {
             break Ok(Flow::Slow);
@@ -243,30 +264,36 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
             }
             Instr::Add { dst, a, b } => {
                 let v = match (&reg!(a), &reg!(b)) {
-                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => match x.checked_add(*y) {
-                        Some(s) => Value::Int(Int::Small(s)),
-                        None => tri!(arith::binary(BinOp::Add, &reg!(a), &reg!(b))),
-                    },
+                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => {
+                        match x.checked_add(*y) {
+                            Some(s) => Value::Int(Int::Small(s)),
+                            None => tri!(arith::binary(BinOp::Add, &reg!(a), &reg!(b))),
+                        }
+                    }
                     (x, y) => tri!(arith::binary(BinOp::Add, x, y)),
                 };
                 reg!(dst) = v;
             }
             Instr::Sub { dst, a, b } => {
                 let v = match (&reg!(a), &reg!(b)) {
-                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => match x.checked_sub(*y) {
-                        Some(s) => Value::Int(Int::Small(s)),
-                        None => tri!(arith::binary(BinOp::Sub, &reg!(a), &reg!(b))),
-                    },
+                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => {
+                        match x.checked_sub(*y) {
+                            Some(s) => Value::Int(Int::Small(s)),
+                            None => tri!(arith::binary(BinOp::Sub, &reg!(a), &reg!(b))),
+                        }
+                    }
                     (x, y) => tri!(arith::binary(BinOp::Sub, x, y)),
                 };
                 reg!(dst) = v;
             }
             Instr::Mul { dst, a, b } => {
                 let v = match (&reg!(a), &reg!(b)) {
-                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => match x.checked_mul(*y) {
-                        Some(s) => Value::Int(Int::Small(s)),
-                        None => tri!(arith::binary(BinOp::Mul, &reg!(a), &reg!(b))),
-                    },
+                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => {
+                        match x.checked_mul(*y) {
+                            Some(s) => Value::Int(Int::Small(s)),
+                            None => tri!(arith::binary(BinOp::Mul, &reg!(a), &reg!(b))),
+                        }
+                    }
                     (x, y) => tri!(arith::binary(BinOp::Mul, x, y)),
                 };
                 reg!(dst) = v;
@@ -314,11 +341,19 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 reg!(dst) = Value::int(c as i64);
             }
             Instr::Min { dst, a, b } => {
-                let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater { reg!(a).clone() } else { reg!(b).clone() };
+                let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater {
+                    reg!(a).clone()
+                } else {
+                    reg!(b).clone()
+                };
                 reg!(dst) = v;
             }
             Instr::Max { dst, a, b } => {
-                let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less { reg!(a).clone() } else { reg!(b).clone() };
+                let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less {
+                    reg!(a).clone()
+                } else {
+                    reg!(b).clone()
+                };
                 reg!(dst) = v;
             }
             Instr::Clamp { dst, v, lo, hi } => {
@@ -344,28 +379,45 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
             },
             Instr::Call { dst, func, args } => {
                 let depth = p.call_stack.len() as i64;
-                if depth >= core.limits.max_call_depth as i64 || depth >= core.limits.max_frames as i64 {
-                    fail!(vm_error(ErrorCode::StepLimitExceeded, "CALL exceeded call frame limit"));
+                if depth >= core.limits.max_call_depth as i64
+                    || depth >= core.limits.max_frames as i64
+                {
+                    fail!(vm_error(
+                        ErrorCode::StepLimitExceeded,
+                        "CALL exceeded call frame limit"
+                    ));
                 }
                 let callee = &program.functions[*func as usize];
                 if callee.register_count as i64 > core.limits.max_registers_per_frame as i64 {
-                    fail!(vm_error(ErrorCode::InvalidRegister, "CALL target exceeded maxRegistersPerFrame"));
+                    fail!(vm_error(
+                        ErrorCode::InvalidRegister,
+                        "CALL target exceeded maxRegistersPerFrame"
+                    ));
                 }
                 let new_base = p.regs.len();
-                p.regs.resize(new_base + callee.register_count as usize, Value::Unit);
+                p.regs
+                    .resize(new_base + callee.register_count as usize, Value::Unit);
                 for (i, a) in args.iter().enumerate().take(callee.register_count as usize) {
                     let v = p.regs[base + *a as usize].clone();
                     p.regs[new_base + i] = v;
                 }
                 p.call_stack.push(frame);
-                frame = Frame { func: *func, pc: 0, base: new_base as u32, ret: Some(*dst) };
+                frame = Frame {
+                    func: *func,
+                    pc: 0,
+                    base: new_base as u32,
+                    ret: Some(*dst),
+                };
                 code = &callee.code;
                 base = new_base;
             }
             Instr::TailCall { func, args } => {
                 let callee = &program.functions[*func as usize];
                 if callee.register_count as i64 > core.limits.max_registers_per_frame as i64 {
-                    fail!(vm_error(ErrorCode::InvalidRegister, "TAIL_CALL target exceeded maxRegistersPerFrame"));
+                    fail!(vm_error(
+                        ErrorCode::InvalidRegister,
+                        "TAIL_CALL target exceeded maxRegistersPerFrame"
+                    ));
                 }
                 let n = args.len().min(callee.register_count as usize);
                 let top = p.regs.len();
@@ -377,8 +429,14 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 let moved: Vec<Value> = p.regs.drain(top..).collect();
                 p.regs.truncate(base);
                 p.regs.extend(moved);
-                p.regs.resize(base + callee.register_count as usize, Value::Unit);
-                frame = Frame { func: *func, pc: 0, base: base as u32, ret: frame.ret };
+                p.regs
+                    .resize(base + callee.register_count as usize, Value::Unit);
+                frame = Frame {
+                    func: *func,
+                    pc: 0,
+                    base: base as u32,
+                    ret: frame.ret,
+                };
                 code = &callee.code;
             }
             Instr::Return { src } => {
@@ -417,13 +475,24 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
             Instr::LoadInput { dst, key, context } => match core.input.get(key.as_str()) {
                 Some(v) => reg!(dst) = v.clone(),
                 None if *context => {
-                    fail!(vm_error(ErrorCode::MissingContext, format!("Context path not found: {key}")))
+                    fail!(vm_error(
+                        ErrorCode::MissingContext,
+                        format!("Context path not found: {key}")
+                    ))
                 }
-                None => fail!(vm_error(ErrorCode::MissingInput, format!("Input path not found: {key}"))),
+                None => fail!(vm_error(
+                    ErrorCode::MissingInput,
+                    format!("Input path not found: {key}")
+                )),
             },
             Instr::Clear { dst } => reg!(dst) = Value::Unit,
             Instr::RecordNew { dst } => reg!(dst) = Value::record(Record::new()),
-            Instr::RecordGet { dst, rec, field, opt } => {
+            Instr::RecordGet {
+                dst,
+                rec,
+                field,
+                opt,
+            } => {
                 let v = match &reg!(rec) {
                     Value::Record(r) => r.get(field.as_str()).cloned(),
                     _ if *opt => fail!(type_err("RECORD_GET_OPT requires a Record")),
@@ -432,21 +501,38 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 reg!(dst) = match (v, opt) {
                     (Some(v), false) => v,
                     (None, false) => {
-                        fail!(vm_error(ErrorCode::MissingState, format!("Field {field} not found in record")))
+                        fail!(vm_error(
+                            ErrorCode::MissingState,
+                            format!("Field {field} not found in record")
+                        ))
                     }
                     (Some(v), true) => Value::some(v),
                     (None, true) => Value::none(),
                 };
             }
-            Instr::RecordSet { dst, rec, field, val } => {
+            Instr::RecordSet {
+                dst,
+                rec,
+                field,
+                val,
+            } => {
                 if !matches!(reg!(rec), Value::Record(_)) {
                     fail!(type_err("RECORD_SET requires a Record"));
                 }
                 let v = reg!(val).clone();
-                let mut r = if dst == rec { std::mem::take(&mut reg!(rec)) } else { reg!(rec).clone() };
+                let mut r = if dst == rec {
+                    std::mem::take(&mut reg!(rec))
+                } else {
+                    reg!(rec).clone()
+                };
                 if let Value::Record(rc) = &mut r {
-                    if rc.get(field.as_str()).is_none() && rc.len() as i64 >= core.limits.max_record_fields as i64 {
-                        fail!(limit_err(ErrorCode::InvalidInstruction, "RECORD_SET exceeded maxRecordFields".into()));
+                    if rc.get(field.as_str()).is_none()
+                        && rc.len() as i64 >= core.limits.max_record_fields as i64
+                    {
+                        fail!(limit_err(
+                            ErrorCode::InvalidInstruction,
+                            "RECORD_SET exceeded maxRecordFields".into()
+                        ));
                     }
                     Rc::make_mut(rc).insert(field.clone(), v);
                 }
@@ -464,7 +550,11 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 if !matches!(reg!(rec), Value::Record(_)) {
                     fail!(type_err("RECORD_REMOVE requires a Record"));
                 }
-                let mut r = if dst == rec { std::mem::take(&mut reg!(rec)) } else { reg!(rec).clone() };
+                let mut r = if dst == rec {
+                    std::mem::take(&mut reg!(rec))
+                } else {
+                    reg!(rec).clone()
+                };
                 if let Value::Record(rc) = &mut r {
                     if rc.get(field.as_str()).is_some() {
                         Rc::make_mut(rc).remove(field.as_str());
@@ -492,32 +582,53 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 let v = match (&reg!(list), int_index(&reg!(idx))) {
                     (Value::List(l), Some(i)) => {
                         let Some(i) = i else {
-                            fail!(vm_error(ErrorCode::InvalidInstruction, "List index out of BigInt range"))
+                            fail!(vm_error(
+                                ErrorCode::InvalidInstruction,
+                                "List index out of BigInt range"
+                            ))
                         };
                         match l.items().get(i as usize) {
                             Some(v) if i >= 0 => v.clone(),
-                            _ => fail!(vm_error(ErrorCode::InvalidInstruction, "List index out of bounds")),
+                            _ => fail!(vm_error(
+                                ErrorCode::InvalidInstruction,
+                                "List index out of bounds"
+                            )),
                         }
                     }
                     _ => fail!(type_err("LIST_GET requires a List and an Integer index")),
                 };
                 reg!(dst) = v;
             }
-            Instr::ListSet { dst, list, idx, val } => {
+            Instr::ListSet {
+                dst,
+                list,
+                idx,
+                val,
+            } => {
                 let i = match (&reg!(list), int_index(&reg!(idx))) {
                     (Value::List(l), Some(i)) => {
                         let Some(i) = i else {
-                            fail!(vm_error(ErrorCode::InvalidInstruction, "List index out of BigInt range"))
+                            fail!(vm_error(
+                                ErrorCode::InvalidInstruction,
+                                "List index out of BigInt range"
+                            ))
                         };
                         if i < 0 || i as usize >= l.len() {
-                            fail!(vm_error(ErrorCode::InvalidInstruction, "List index out of bounds"));
+                            fail!(vm_error(
+                                ErrorCode::InvalidInstruction,
+                                "List index out of bounds"
+                            ));
                         }
                         i as usize
                     }
                     _ => fail!(type_err("LIST_SET requires a List and an Integer index")),
                 };
                 let v = reg!(val).clone();
-                let mut l = if dst == list { std::mem::take(&mut reg!(list)) } else { reg!(list).clone() };
+                let mut l = if dst == list {
+                    std::mem::take(&mut reg!(list))
+                } else {
+                    reg!(list).clone()
+                };
                 if let Value::List(rc) = &mut l {
                     Rc::make_mut(rc).set(i, v);
                 }
@@ -531,7 +642,11 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 };
                 tri!(check_list_len(core, len + 1, "LIST_APPEND"));
                 let v = reg!(val).clone();
-                let mut l = if dst == list { std::mem::take(&mut reg!(list)) } else { reg!(list).clone() };
+                let mut l = if dst == list {
+                    std::mem::take(&mut reg!(list))
+                } else {
+                    reg!(list).clone()
+                };
                 if let Value::List(rc) = &mut l {
                     Rc::make_mut(rc).push(v);
                 }
@@ -545,16 +660,28 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 };
                 reg!(dst) = Value::int(Int::from(n));
             }
-            Instr::ListSlice { dst, list, start, end } => {
-                let (Value::List(l), Some(s), Some(e)) = (&reg!(list), int_index(&reg!(start)), int_index(&reg!(end)))
+            Instr::ListSlice {
+                dst,
+                list,
+                start,
+                end,
+            } => {
+                let (Value::List(l), Some(s), Some(e)) =
+                    (&reg!(list), int_index(&reg!(start)), int_index(&reg!(end)))
                 else {
                     fail!(type_err("LIST_SLICE requires a List and Integer bounds"))
                 };
                 let Some(s) = s else {
-                    fail!(vm_error(ErrorCode::InvalidInstruction, "List slice start out of BigInt range"))
+                    fail!(vm_error(
+                        ErrorCode::InvalidInstruction,
+                        "List slice start out of BigInt range"
+                    ))
                 };
                 let Some(e) = e else {
-                    fail!(vm_error(ErrorCode::InvalidInstruction, "List slice end out of BigInt range"))
+                    fail!(vm_error(
+                        ErrorCode::InvalidInstruction,
+                        "List slice end out of BigInt range"
+                    ))
                 };
                 let n = l.len() as i64;
                 let clampi = |x: i32| -> usize {
@@ -562,7 +689,11 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                     (if x < 0 { (n + x).max(0) } else { x.min(n) }) as usize
                 };
                 let (s, e) = (clampi(s), clampi(e));
-                let items = if s < e { l.items()[s..e].to_vec() } else { Vec::new() };
+                let items = if s < e {
+                    l.items()[s..e].to_vec()
+                } else {
+                    Vec::new()
+                };
                 reg!(dst) = Value::list(items);
             }
             Instr::MapNew { dst } => reg!(dst) = Value::map(Map::new()),
@@ -574,7 +705,9 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 };
                 reg!(dst) = match (v, opt) {
                     (Some(v), false) => v,
-                    (None, false) => fail!(vm_error(ErrorCode::MissingState, "Key not found in map")),
+                    (None, false) => {
+                        fail!(vm_error(ErrorCode::MissingState, "Key not found in map"))
+                    }
                     (Some(v), true) => Value::some(v),
                     (None, true) => Value::none(),
                 };
@@ -585,10 +718,17 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 }
                 let k = reg!(key).clone();
                 let v = reg!(val).clone();
-                let mut m = if dst == map { std::mem::take(&mut reg!(map)) } else { reg!(map).clone() };
+                let mut m = if dst == map {
+                    std::mem::take(&mut reg!(map))
+                } else {
+                    reg!(map).clone()
+                };
                 if let Value::Map(rc) = &mut m {
                     if rc.get(&k).is_none() && rc.len() as i64 >= core.limits.max_map_size as i64 {
-                        fail!(limit_err(ErrorCode::InvalidInstruction, "MAP_SET exceeded maxMapSize".into()));
+                        fail!(limit_err(
+                            ErrorCode::InvalidInstruction,
+                            "MAP_SET exceeded maxMapSize".into()
+                        ));
                     }
                     Rc::make_mut(rc).insert(k, v);
                 }
@@ -607,7 +747,11 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                     fail!(type_err("MAP_REMOVE requires a Map"));
                 }
                 let k = reg!(key).clone();
-                let mut m = if dst == map { std::mem::take(&mut reg!(map)) } else { reg!(map).clone() };
+                let mut m = if dst == map {
+                    std::mem::take(&mut reg!(map))
+                } else {
+                    reg!(map).clone()
+                };
                 if let Value::Map(rc) = &mut m {
                     if rc.get(&k).is_some() {
                         Rc::make_mut(rc).remove(&k);
@@ -639,7 +783,10 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 reg!(dst) = Value::int(Int::from(n));
             }
             Instr::VariantNew { dst, tag, payload } => {
-                let v = Value::Variant(Rc::new(Tagged { tag: tag.clone(), value: reg!(payload).clone() }));
+                let v = Value::Variant(Rc::new(Tagged {
+                    tag: tag.clone(),
+                    value: reg!(payload).clone(),
+                }));
                 tri!(check_depth(core, &v, "VARIANT_NEW"));
                 reg!(dst) = v;
             }
@@ -678,7 +825,10 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 reg!(dst) = match (v, opt) {
                     (Some(v), false) => v,
                     (None, false) => {
-                        fail!(vm_error(ErrorCode::MissingState, format!("State path not found: {key}")))
+                        fail!(vm_error(
+                            ErrorCode::MissingState,
+                            format!("State path not found: {key}")
+                        ))
                     }
                     (Some(v), true) => Value::some(v),
                     (None, true) => Value::none(),
@@ -705,12 +855,18 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 reg!(dst) = Value::list(keys);
             }
             Instr::EventNew { dst, ty, payload } => {
-                let v = Value::Event(Rc::new(Tagged { tag: ty.clone(), value: reg!(payload).clone() }));
+                let v = Value::Event(Rc::new(Tagged {
+                    tag: ty.clone(),
+                    value: reg!(payload).clone(),
+                }));
                 tri!(check_depth(core, &v, "EVENT_NEW"));
                 reg!(dst) = v;
             }
             Instr::EffectNew { dst, ty, payload } => {
-                let v = Value::Effect(Rc::new(Tagged { tag: ty.clone(), value: reg!(payload).clone() }));
+                let v = Value::Effect(Rc::new(Tagged {
+                    tag: ty.clone(),
+                    value: reg!(payload).clone(),
+                }));
                 tri!(check_depth(core, &v, "EFFECT_NEW"));
                 reg!(dst) = v;
             }
@@ -724,21 +880,11 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
             }
             Instr::BatchNew { dst } => reg!(dst) = Value::list(Vec::new()),
             Instr::EventBatchAppend { dst, batch, ev } => {
-                let v = tri!(batch_append(
-                    core,
-                    &reg!(batch),
-                    &reg!(ev),
-                    true,
-                ));
+                let v = tri!(batch_append(core, &reg!(batch), &reg!(ev), true,));
                 reg!(dst) = v;
             }
             Instr::EffectBatchAppend { dst, batch, eff } => {
-                let v = tri!(batch_append(
-                    core,
-                    &reg!(batch),
-                    &reg!(eff),
-                    false,
-                ));
+                let v = tri!(batch_append(core, &reg!(batch), &reg!(eff), false,));
                 reg!(dst) = v;
             }
             Instr::EffectAwait { src } => {
@@ -757,7 +903,10 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
             Instr::Assert { cond, code: c } => match reg!(cond) {
                 Value::Bool(true) => core.record_proof(ProofEvent::Assertion(true, *c)),
                 Value::Bool(false) => {
-                    fail!(vm_error(ErrorCode::ProofAssertionFailed, format!("Assertion failed with code {c}")))
+                    fail!(vm_error(
+                        ErrorCode::ProofAssertionFailed,
+                        format!("Assertion failed with code {c}")
+                    ))
                 }
                 _ => fail!(type_err("ASSERT requires a Boolean register")),
             },
@@ -769,13 +918,19 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
                 let v = reg!(val).clone();
                 core.record_proof(ProofEvent::ValueMarked(label.clone(), v));
             }
-            Instr::ProofScopeBegin { label } => core.record_proof(ProofEvent::ScopeBegin(label.clone())),
-            Instr::ProofScopeEnd { label } => core.record_proof(ProofEvent::ScopeEnd(label.clone())),
+            Instr::ProofScopeBegin { label } => {
+                core.record_proof(ProofEvent::ScopeBegin(label.clone()))
+            }
+            Instr::ProofScopeEnd { label } => {
+                core.record_proof(ProofEvent::ScopeEnd(label.clone()))
+            }
             Instr::Proc { .. }
             | Instr::StateSnapshot { .. }
             | Instr::MachineNew { .. }
             | Instr::MachineTransition { .. }
-            | Instr::InvariantCheck { .. } => unreachable!("slow instructions are dispatched by run_slice"),
+            | Instr::InvariantCheck { .. } => {
+                unreachable!("slow instructions are dispatched by run_slice")
+            }
         }
     };
     p.frame = frame;
@@ -784,8 +939,13 @@ fn exec_fast(program: &Program, core: &mut Core, p: &mut crate::machine::Process
 
 /// `STATE_SET` semantics (also used by builtins that write state).
 pub(crate) fn state_set(core: &mut Core, key: &Str, v: Value) -> VmResult<()> {
-    if !core.state.contains_key(key.as_str()) && core.state.len() as i64 >= core.limits.max_state_entries as i64 {
-        return Err(vm_error(ErrorCode::StatePathInvalid, "STATE_SET exceeded maxStateEntries"));
+    if !core.state.contains_key(key.as_str())
+        && core.state.len() as i64 >= core.limits.max_state_entries as i64
+    {
+        return Err(vm_error(
+            ErrorCode::StatePathInvalid,
+            "STATE_SET exceeded maxStateEntries",
+        ));
     }
     core.state.insert(key.clone(), v);
     Ok(())
@@ -793,7 +953,10 @@ pub(crate) fn state_set(core: &mut Core, key: &Str, v: Value) -> VmResult<()> {
 
 fn emit_one(core: &mut Core, t: &Tagged) -> VmResult<()> {
     if core.events.len() as i64 >= core.limits.max_events_emitted as i64 {
-        return Err(vm_error(ErrorCode::TraceLimitExceeded, "EVENT_EMIT exceeded maxEventsEmitted"));
+        return Err(vm_error(
+            ErrorCode::TraceLimitExceeded,
+            "EVENT_EMIT exceeded maxEventsEmitted",
+        ));
     }
     core.events.push(t.clone());
     Ok(())
@@ -818,7 +981,10 @@ fn emit_events(core: &mut Core, v: &Value) -> VmResult<()> {
 /// Appends an intent to the outbox, enforcing `maxEffectsRequested`.
 pub(crate) fn push_intent(core: &mut Core, t: Tagged, op: &str) -> VmResult<()> {
     if core.outbox.len() as i64 >= core.limits.max_effects_requested as i64 {
-        return Err(vm_error(ErrorCode::TraceLimitExceeded, format!("{op} exceeded maxEffectsRequested")));
+        return Err(vm_error(
+            ErrorCode::TraceLimitExceeded,
+            format!("{op} exceeded maxEffectsRequested"),
+        ));
     }
     core.outbox.push(t);
     Ok(())
@@ -842,9 +1008,19 @@ fn request_effects(core: &mut Core, v: &Value) -> VmResult<()> {
 
 fn batch_append(core: &Core, batch: &Value, item: &Value, event: bool) -> VmResult<Value> {
     let (op, ok, limit, what) = if event {
-        ("EVENT_BATCH_APPEND", matches!(item, Value::Event(_)), core.limits.max_events_emitted, "maxEventsEmitted")
+        (
+            "EVENT_BATCH_APPEND",
+            matches!(item, Value::Event(_)),
+            core.limits.max_events_emitted,
+            "maxEventsEmitted",
+        )
     } else {
-        ("EFFECT_BATCH_APPEND", matches!(item, Value::Effect(_)), core.limits.max_effects_requested, "maxEffectsRequested")
+        (
+            "EFFECT_BATCH_APPEND",
+            matches!(item, Value::Effect(_)),
+            core.limits.max_effects_requested,
+            "maxEffectsRequested",
+        )
     };
     let l = match batch {
         Value::List(l) if ok => l,
@@ -854,7 +1030,10 @@ fn batch_append(core: &Core, batch: &Value, item: &Value, event: bool) -> VmResu
         }
     };
     if l.len() as i64 >= limit as i64 {
-        return Err(vm_error(ErrorCode::TraceLimitExceeded, format!("{op} exceeded {what}")));
+        return Err(vm_error(
+            ErrorCode::TraceLimitExceeded,
+            format!("{op} exceeded {what}"),
+        ));
     }
     check_list_len(core, l.len() + 1, op)?;
     let mut nl: List = (**l).clone();
@@ -870,15 +1049,30 @@ pub(crate) fn effect_await(core: &mut Core, pid: &Str, intent: &Value) -> VmResu
     let key = match &t.value {
         Value::Record(r) => match r.get("key") {
             Some(Value::Str(k)) => k.clone(),
-            _ => return Err(type_err("EFFECT_AWAIT payload must be a record with a string 'key'")),
+            _ => {
+                return Err(type_err(
+                    "EFFECT_AWAIT payload must be a record with a string 'key'",
+                ))
+            }
         },
-        _ => return Err(type_err("EFFECT_AWAIT payload must be a record with a string 'key'")),
+        _ => {
+            return Err(type_err(
+                "EFFECT_AWAIT payload must be a record with a string 'key'",
+            ))
+        }
     };
     let mut rec = Record::new();
     rec.insert(Str::new("key"), Value::Str(key.clone()));
     rec.insert(Str::new("payload"), t.value.clone());
     rec.insert(Str::new("pid"), Value::Str(pid.clone()));
-    push_intent(core, Tagged { tag: t.tag.clone(), value: Value::record(rec) }, "EFFECT_AWAIT")?;
+    push_intent(
+        core,
+        Tagged {
+            tag: t.tag.clone(),
+            value: Value::record(rec),
+        },
+        "EFFECT_AWAIT",
+    )?;
     Ok(key)
 }
 
@@ -887,12 +1081,19 @@ fn input_builtin(core: &Core, b: builtins::Builtin, args: &[Value]) -> VmResult<
         builtins::Builtin::InputGet => match args {
             [Value::Str(name)] => match core.input.get(name.as_str()) {
                 Some(v) => Ok(v.clone()),
-                None => Err(vm_error(ErrorCode::MissingInput, format!("Input not found: {name}"))),
+                None => Err(vm_error(
+                    ErrorCode::MissingInput,
+                    format!("Input not found: {name}"),
+                )),
             },
             _ => Err(type_err("input.get/v1 expects (Name:String)")),
         },
         _ => {
-            let r: Record = core.input.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let r: Record = core
+                .input
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             Ok(Value::record(r))
         }
     }

@@ -72,10 +72,14 @@ impl Limits {
         for (name, v, _, _) in self.describe() {
             let positive = matches!(name, "maxSteps" | "maxProcessStepsPerSlice");
             if positive && v <= 0 {
-                return Err(format!("InvalidProgram: Limit {name} must be positive (got {v})"));
+                return Err(format!(
+                    "InvalidProgram: Limit {name} must be positive (got {v})"
+                ));
             }
             if v < 0 {
-                return Err(format!("InvalidProgram: Limit {name} must not be negative (got {v})"));
+                return Err(format!(
+                    "InvalidProgram: Limit {name} must not be negative (got {v})"
+                ));
             }
         }
         Ok(())

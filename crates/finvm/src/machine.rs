@@ -70,7 +70,10 @@ pub enum Status {
 impl Status {
     /// Completed, Failed, Cancelled or Exited.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Status::Completed(_) | Status::Failed(_) | Status::Cancelled(_) | Status::Exited(_))
+        matches!(
+            self,
+            Status::Completed(_) | Status::Failed(_) | Status::Cancelled(_) | Status::Exited(_)
+        )
     }
 
     /// The DOWN reason of a terminal status (`normal`, `failed`, `cancelled`, `exited`).
@@ -166,7 +169,13 @@ pub struct Process {
 impl Process {
     /// A fresh process at pc 0 of `func` with `register_count` unit registers
     /// and the arguments in registers 0.. (extra arguments dropped).
-    pub fn new(pid: Str, func: u32, register_count: u32, args: Vec<Value>, created_seq: u64) -> Process {
+    pub fn new(
+        pid: Str,
+        func: u32,
+        register_count: u32,
+        args: Vec<Value>,
+        created_seq: u64,
+    ) -> Process {
         let mut regs = vec![Value::Unit; register_count as usize];
         for (r, a) in regs.iter_mut().zip(args) {
             *r = a;
@@ -176,7 +185,12 @@ impl Process {
             pid,
             status: Status::Ready,
             function: func,
-            frame: Frame { func, pc: 0, base: 0, ret: None },
+            frame: Frame {
+                func,
+                pc: 0,
+                base: 0,
+                ret: None,
+            },
             call_stack: Vec::new(),
             regs,
             mailbox: VecDeque::new(),
@@ -293,7 +307,10 @@ impl Core {
     /// Error for the global step budget.
     #[cold]
     pub fn step_limit_error(&self) -> Box<VmError> {
-        crate::error::vm_error(ErrorCode::StepLimitExceeded, "Process exceeded global step limit")
+        crate::error::vm_error(
+            ErrorCode::StepLimitExceeded,
+            "Process exceeded global step limit",
+        )
     }
 }
 
@@ -340,7 +357,13 @@ impl Machine {
                 format!("Entry function {} exceeded maxRegistersPerFrame", entry.id),
             );
         }
-        let main = Process::new(Str::new("main"), program.entry, entry.register_count, Vec::new(), 0);
+        let main = Process::new(
+            Str::new("main"),
+            program.entry,
+            entry.register_count,
+            Vec::new(),
+            0,
+        );
         let core = Core {
             state: program.state.clone(),
             input: Rc::new(program.input.clone()),
@@ -393,8 +416,16 @@ impl Machine {
                 if self.advance_tick() {
                     continue;
                 }
-                if mode == Mode::Full && self.procs.iter().any(|p| matches!(p.status, Status::Waiting(_))) {
-                    return err(ErrorCode::ProcessDeadlock, "All processes are waiting but no ready processes");
+                if mode == Mode::Full
+                    && self
+                        .procs
+                        .iter()
+                        .any(|p| matches!(p.status, Status::Waiting(_)))
+                {
+                    return err(
+                        ErrorCode::ProcessDeadlock,
+                        "All processes are waiting but no ready processes",
+                    );
                 }
                 return Ok(());
             };

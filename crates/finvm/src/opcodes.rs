@@ -248,11 +248,22 @@ pub fn opcode_table_markdown() -> String {
     for op in Opcode::ALL {
         if op.group() != group {
             group = op.group();
-            out.push_str(&format!("\n## {group}\n\n| opcode | operands | meaning |\n|---|---|---|\n"));
+            out.push_str(&format!(
+                "\n## {group}\n\n| opcode | operands | meaning |\n|---|---|---|\n"
+            ));
         }
-        let operands: Vec<String> =
-            op.args().iter().zip(op.roles()).map(|(k, r)| format!("{r}: {}", k.doc())).collect();
-        out.push_str(&format!("| `{}` | {} | {} |\n", op.name(), operands.join(", "), op.doc()));
+        let operands: Vec<String> = op
+            .args()
+            .iter()
+            .zip(op.roles())
+            .map(|(k, r)| format!("{r}: {}", k.doc()))
+            .collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            op.name(),
+            operands.join(", "),
+            op.doc()
+        ));
     }
     out
 }

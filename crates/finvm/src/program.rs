@@ -199,86 +199,353 @@ pub type Reg = u32;
 #[allow(missing_docs)]
 pub enum Instr {
     Nop,
-    Halt { src: Reg },
-    Abort { code: i32 },
-    Jump { target: u32 },
-    JumpIf { cond: Reg, target: u32 },
-    JumpIfFalse { cond: Reg, target: u32 },
-    Call { dst: Reg, func: u32, args: Box<[Reg]> },
-    TailCall { func: u32, args: Box<[Reg]> },
-    Return { src: Reg },
-    LoadConst { dst: Reg, idx: u32 },
-    LoadInput { dst: Reg, key: Str, context: bool },
-    Move { dst: Reg, src: Reg },
-    Clear { dst: Reg },
-    RecordNew { dst: Reg },
-    RecordGet { dst: Reg, rec: Reg, field: Str, opt: bool },
-    RecordSet { dst: Reg, rec: Reg, field: Str, val: Reg },
-    RecordHas { dst: Reg, rec: Reg, field: Str },
-    RecordRemove { dst: Reg, rec: Reg, field: Str },
-    RecordKeys { dst: Reg, rec: Reg },
-    ListNew { dst: Reg },
-    ListFrom { dst: Reg, items: Box<[Reg]> },
-    ListGet { dst: Reg, list: Reg, idx: Reg },
-    ListSet { dst: Reg, list: Reg, idx: Reg, val: Reg },
-    ListAppend { dst: Reg, list: Reg, val: Reg },
-    ListLength { dst: Reg, list: Reg },
-    ListSlice { dst: Reg, list: Reg, start: Reg, end: Reg },
-    MapNew { dst: Reg },
-    MapGet { dst: Reg, map: Reg, key: Reg, opt: bool },
-    MapSet { dst: Reg, map: Reg, key: Reg, val: Reg },
-    MapHas { dst: Reg, map: Reg, key: Reg },
-    MapRemove { dst: Reg, map: Reg, key: Reg },
-    MapKeys { dst: Reg, map: Reg },
-    MapValues { dst: Reg, map: Reg },
-    MapSize { dst: Reg, map: Reg },
-    VariantNew { dst: Reg, tag: Str, payload: Reg },
-    VariantTag { dst: Reg, v: Reg },
-    VariantPayload { dst: Reg, v: Reg },
-    Add { dst: Reg, a: Reg, b: Reg },
-    Sub { dst: Reg, a: Reg, b: Reg },
-    Mul { dst: Reg, a: Reg, b: Reg },
-    Div { dst: Reg, mode: Rounding, a: Reg, b: Reg },
-    Mod { dst: Reg, a: Reg, b: Reg },
-    Neg { dst: Reg, a: Reg },
-    Abs { dst: Reg, a: Reg },
-    Min { dst: Reg, a: Reg, b: Reg },
-    Max { dst: Reg, a: Reg, b: Reg },
-    Clamp { dst: Reg, v: Reg, lo: Reg, hi: Reg },
-    Eq { dst: Reg, a: Reg, b: Reg },
-    Neq { dst: Reg, a: Reg, b: Reg },
-    Lt { dst: Reg, a: Reg, b: Reg },
-    Lte { dst: Reg, a: Reg, b: Reg },
-    Gt { dst: Reg, a: Reg, b: Reg },
-    Gte { dst: Reg, a: Reg, b: Reg },
-    Compare { dst: Reg, a: Reg, b: Reg },
-    CallBuiltin { dst: Reg, builtin: Result<Builtin, Box<VmError>>, args: Box<[Reg]> },
-    StateGet { dst: Reg, key: Str, opt: bool },
-    StateSet { key: Str, src: Reg },
-    StateDelete { key: Str },
-    StateExists { dst: Reg, key: Str },
-    StateKeys { dst: Reg, prefix: Str },
-    StateSnapshot { dst: Reg },
-    EventNew { dst: Reg, ty: Str, payload: Reg },
-    EventEmit { src: Reg },
-    BatchNew { dst: Reg },
-    EventBatchAppend { dst: Reg, batch: Reg, ev: Reg },
-    EffectNew { dst: Reg, ty: Str, payload: Reg },
-    EffectRequest { src: Reg },
-    EffectAwait { src: Reg },
-    EffectBatchAppend { dst: Reg, batch: Reg, eff: Reg },
-    MachineNew { dst: Reg, machine: Str, data: Reg },
-    MachineState { dst: Reg, inst: Reg },
-    MachineTransition { dst: Reg, inst: Reg, event: Str },
-    Assert { cond: Reg, code: i32 },
-    Assume { cond: Reg, note: Str },
-    InvariantCheck { func: Option<u32>, name: Str },
-    ProofMark { label: Str, val: Reg },
-    ProofScopeBegin { label: Str },
-    ProofScopeEnd { label: Str },
+    Halt {
+        src: Reg,
+    },
+    Abort {
+        code: i32,
+    },
+    Jump {
+        target: u32,
+    },
+    JumpIf {
+        cond: Reg,
+        target: u32,
+    },
+    JumpIfFalse {
+        cond: Reg,
+        target: u32,
+    },
+    Call {
+        dst: Reg,
+        func: u32,
+        args: Box<[Reg]>,
+    },
+    TailCall {
+        func: u32,
+        args: Box<[Reg]>,
+    },
+    Return {
+        src: Reg,
+    },
+    LoadConst {
+        dst: Reg,
+        idx: u32,
+    },
+    LoadInput {
+        dst: Reg,
+        key: Str,
+        context: bool,
+    },
+    Move {
+        dst: Reg,
+        src: Reg,
+    },
+    Clear {
+        dst: Reg,
+    },
+    RecordNew {
+        dst: Reg,
+    },
+    RecordGet {
+        dst: Reg,
+        rec: Reg,
+        field: Str,
+        opt: bool,
+    },
+    RecordSet {
+        dst: Reg,
+        rec: Reg,
+        field: Str,
+        val: Reg,
+    },
+    RecordHas {
+        dst: Reg,
+        rec: Reg,
+        field: Str,
+    },
+    RecordRemove {
+        dst: Reg,
+        rec: Reg,
+        field: Str,
+    },
+    RecordKeys {
+        dst: Reg,
+        rec: Reg,
+    },
+    ListNew {
+        dst: Reg,
+    },
+    ListFrom {
+        dst: Reg,
+        items: Box<[Reg]>,
+    },
+    ListGet {
+        dst: Reg,
+        list: Reg,
+        idx: Reg,
+    },
+    ListSet {
+        dst: Reg,
+        list: Reg,
+        idx: Reg,
+        val: Reg,
+    },
+    ListAppend {
+        dst: Reg,
+        list: Reg,
+        val: Reg,
+    },
+    ListLength {
+        dst: Reg,
+        list: Reg,
+    },
+    ListSlice {
+        dst: Reg,
+        list: Reg,
+        start: Reg,
+        end: Reg,
+    },
+    MapNew {
+        dst: Reg,
+    },
+    MapGet {
+        dst: Reg,
+        map: Reg,
+        key: Reg,
+        opt: bool,
+    },
+    MapSet {
+        dst: Reg,
+        map: Reg,
+        key: Reg,
+        val: Reg,
+    },
+    MapHas {
+        dst: Reg,
+        map: Reg,
+        key: Reg,
+    },
+    MapRemove {
+        dst: Reg,
+        map: Reg,
+        key: Reg,
+    },
+    MapKeys {
+        dst: Reg,
+        map: Reg,
+    },
+    MapValues {
+        dst: Reg,
+        map: Reg,
+    },
+    MapSize {
+        dst: Reg,
+        map: Reg,
+    },
+    VariantNew {
+        dst: Reg,
+        tag: Str,
+        payload: Reg,
+    },
+    VariantTag {
+        dst: Reg,
+        v: Reg,
+    },
+    VariantPayload {
+        dst: Reg,
+        v: Reg,
+    },
+    Add {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Sub {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Mul {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Div {
+        dst: Reg,
+        mode: Rounding,
+        a: Reg,
+        b: Reg,
+    },
+    Mod {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Neg {
+        dst: Reg,
+        a: Reg,
+    },
+    Abs {
+        dst: Reg,
+        a: Reg,
+    },
+    Min {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Max {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Clamp {
+        dst: Reg,
+        v: Reg,
+        lo: Reg,
+        hi: Reg,
+    },
+    Eq {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Neq {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Lt {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Lte {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Gt {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Gte {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Compare {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    CallBuiltin {
+        dst: Reg,
+        builtin: Result<Builtin, Box<VmError>>,
+        args: Box<[Reg]>,
+    },
+    StateGet {
+        dst: Reg,
+        key: Str,
+        opt: bool,
+    },
+    StateSet {
+        key: Str,
+        src: Reg,
+    },
+    StateDelete {
+        key: Str,
+    },
+    StateExists {
+        dst: Reg,
+        key: Str,
+    },
+    StateKeys {
+        dst: Reg,
+        prefix: Str,
+    },
+    StateSnapshot {
+        dst: Reg,
+    },
+    EventNew {
+        dst: Reg,
+        ty: Str,
+        payload: Reg,
+    },
+    EventEmit {
+        src: Reg,
+    },
+    BatchNew {
+        dst: Reg,
+    },
+    EventBatchAppend {
+        dst: Reg,
+        batch: Reg,
+        ev: Reg,
+    },
+    EffectNew {
+        dst: Reg,
+        ty: Str,
+        payload: Reg,
+    },
+    EffectRequest {
+        src: Reg,
+    },
+    EffectAwait {
+        src: Reg,
+    },
+    EffectBatchAppend {
+        dst: Reg,
+        batch: Reg,
+        eff: Reg,
+    },
+    MachineNew {
+        dst: Reg,
+        machine: Str,
+        data: Reg,
+    },
+    MachineState {
+        dst: Reg,
+        inst: Reg,
+    },
+    MachineTransition {
+        dst: Reg,
+        inst: Reg,
+        event: Str,
+    },
+    Assert {
+        cond: Reg,
+        code: i32,
+    },
+    Assume {
+        cond: Reg,
+        note: Str,
+    },
+    InvariantCheck {
+        func: Option<u32>,
+        name: Str,
+    },
+    ProofMark {
+        label: Str,
+        val: Reg,
+    },
+    ProofScopeBegin {
+        label: Str,
+    },
+    ProofScopeEnd {
+        label: Str,
+    },
     /// A process or distribution opcode, executed by the process layer from
     /// its raw operands.
-    Proc { op: Opcode, regs: Box<[Reg]>, func: Option<u32>, flag: bool, int: i32 },
+    Proc {
+        op: Opcode,
+        regs: Box<[Reg]>,
+        func: Option<u32>,
+        flag: bool,
+        int: i32,
+    },
 }
 
 /// An executable function.

@@ -15,10 +15,16 @@ use std::rc::Rc;
 /// `MACHINE_NEW`.
 pub fn machine_new(m: &mut Machine, machine: &Str, data: Value) -> VmResult<Value> {
     let Value::Record(rec) = data else {
-        return Err(vm_error(ErrorCode::TypeMismatch, "MACHINE_NEW requires a Record for initial data"));
+        return Err(vm_error(
+            ErrorCode::TypeMismatch,
+            "MACHINE_NEW requires a Record for initial data",
+        ));
     };
     let Some(def) = m.core.program.state_machines.get(machine.as_str()) else {
-        return Err(vm_error(ErrorCode::InvalidInstruction, format!("State machine {machine} not found")));
+        return Err(vm_error(
+            ErrorCode::InvalidInstruction,
+            format!("State machine {machine} not found"),
+        ));
     };
     let inst = MachineInstance {
         machine_id: machine.clone(),
@@ -34,13 +40,24 @@ pub fn machine_new(m: &mut Machine, machine: &Str, data: Value) -> VmResult<Valu
 }
 
 /// `MACHINE_TRANSITION` from process `slot`.
-pub fn machine_transition(m: &mut Machine, slot: usize, inst: Value, event: &Str) -> VmResult<Value> {
+pub fn machine_transition(
+    m: &mut Machine,
+    slot: usize,
+    inst: Value,
+    event: &Str,
+) -> VmResult<Value> {
     let Value::Machine(mi) = &inst else {
-        return Err(vm_error(ErrorCode::TypeMismatch, "MACHINE_TRANSITION requires a StateMachineInstance"));
+        return Err(vm_error(
+            ErrorCode::TypeMismatch,
+            "MACHINE_TRANSITION requires a StateMachineInstance",
+        ));
     };
     let program = m.core.program.clone();
     let Some(def) = program.state_machines.get(mi.machine_id.as_str()) else {
-        return Err(vm_error(ErrorCode::InvalidInstruction, format!("State machine {} not found", mi.machine_id)));
+        return Err(vm_error(
+            ErrorCode::InvalidInstruction,
+            format!("State machine {} not found", mi.machine_id),
+        ));
     };
     let state = mi.current_state.as_str();
     let mut candidates: Vec<_> = def
@@ -51,7 +68,10 @@ pub fn machine_transition(m: &mut Machine, slot: usize, inst: Value, event: &Str
     candidates.sort_by_key(|t| std::cmp::Reverse(t.priority.unwrap_or(0)));
     let t = match candidates.as_slice() {
         [] => {
-            return Err(vm_error(ErrorCode::NoTransition, format!("No transition from {state} on event {event}")));
+            return Err(vm_error(
+                ErrorCode::NoTransition,
+                format!("No transition from {state} on event {event}"),
+            ));
         }
         [a, b, ..] if a.priority.unwrap_or(0) == b.priority.unwrap_or(0) => {
             return Err(vm_error(
@@ -66,9 +86,17 @@ pub fn machine_transition(m: &mut Machine, slot: usize, inst: Value, event: &Str
         match run_function_sync(m, slot, f, vec![inst.clone()])? {
             Value::Bool(true) => {}
             Value::Bool(false) => {
-                return Err(vm_error(ErrorCode::GuardRejected, format!("Guard rejected transition {}", t.name)));
+                return Err(vm_error(
+                    ErrorCode::GuardRejected,
+                    format!("Guard rejected transition {}", t.name),
+                ));
             }
-            _ => return Err(vm_error(ErrorCode::TypeMismatch, "State-machine guard must return Boolean")),
+            _ => {
+                return Err(vm_error(
+                    ErrorCode::TypeMismatch,
+                    "State-machine guard must return Boolean",
+                ))
+            }
         }
     }
     let target = match &t.to {
@@ -78,17 +106,28 @@ pub fn machine_transition(m: &mut Machine, slot: usize, inst: Value, event: &Str
             let f = function(m, fid, "Computed target function not found")?;
             match run_function_sync(m, slot, f, vec![inst.clone()])? {
                 Value::Str(s) => s,
-                _ => return Err(vm_error(ErrorCode::TypeMismatch, "Computed state target must return String")),
+                _ => {
+                    return Err(vm_error(
+                        ErrorCode::TypeMismatch,
+                        "Computed state target must return String",
+                    ))
+                }
             }
         }
     };
     if !def.states.is_empty() && !def.states.iter().any(|s| s == target.as_str()) {
         return Err(vm_error(
             ErrorCode::NoTransition,
-            format!("Transition {} targets unknown state {target} of machine {}", t.name, def.id),
+            format!(
+                "Transition {} targets unknown state {target} of machine {}",
+                t.name, def.id
+            ),
         ));
     }
-    let version = mi.version.checked_add(1).ok_or_else(|| vm_error(ErrorCode::ArithmeticOverflow, "Machine version overflow"))?;
+    let version = mi
+        .version
+        .checked_add(1)
+        .ok_or_else(|| vm_error(ErrorCode::ArithmeticOverflow, "Machine version overflow"))?;
     let history = {
         let mut r = Record::new();
         r.insert(Str::new("event"), Value::Str(event.clone()));
@@ -106,9 +145,16 @@ pub fn machine_transition(m: &mut Machine, slot: usize, inst: Value, event: &Str
     let mut result = Value::Machine(Rc::new(next.clone()));
     if let Some(a) = &t.action {
         let Some(f) = program.function(a) else {
-            return Err(vm_error(ErrorCode::UnknownFunction, format!("Transition action not found: {a}")));
+            return Err(vm_error(
+                ErrorCode::UnknownFunction,
+                format!("Transition action not found: {a}"),
+            ));
         };
-        let args = if program.functions[f as usize].arity == 0 { Vec::new() } else { vec![result.clone()] };
+        let args = if program.functions[f as usize].arity == 0 {
+            Vec::new()
+        } else {
+            vec![result.clone()]
+        };
         match run_function_sync(m, slot, f, args)? {
             v @ Value::Machine(_) => result = v,
             Value::Record(fields) => {
@@ -121,8 +167,14 @@ pub fn machine_transition(m: &mut Machine, slot: usize, inst: Value, event: &Str
     for inv in &def.invariants {
         let f = function(m, &inv.check, "Invariant function not found")?;
         if run_function_sync(m, slot, f, vec![result.clone()])? != Value::Bool(true) {
-            let code = inv.error_code.map(|c| format!(" (code {c})")).unwrap_or_default();
-            return Err(vm_error(ErrorCode::InvariantFailed, format!("Invariant {} failed{code}", inv.name)));
+            let code = inv
+                .error_code
+                .map(|c| format!(" (code {c})"))
+                .unwrap_or_default();
+            return Err(vm_error(
+                ErrorCode::InvariantFailed,
+                format!("Invariant {} failed{code}", inv.name),
+            ));
         }
     }
     crate::interp::check_depth(&m.core, &result, "MACHINE_TRANSITION")?;
@@ -130,22 +182,39 @@ pub fn machine_transition(m: &mut Machine, slot: usize, inst: Value, event: &Str
 }
 
 fn function(m: &Machine, id: &str, what: &str) -> VmResult<u32> {
-    m.core.program.function(id).ok_or_else(|| vm_error(ErrorCode::UnknownFunction, format!("{what}: {id}")))
+    m.core
+        .program
+        .function(id)
+        .ok_or_else(|| vm_error(ErrorCode::UnknownFunction, format!("{what}: {id}")))
 }
 
 /// Runs function `func` to completion as a temporary process on the live
 /// machine (its steps count, its state changes persist). The process is
 /// never scheduled; blocking is a `ProcessDeadlock` error.
-pub fn run_function_sync(m: &mut Machine, caller: usize, func: u32, args: Vec<Value>) -> VmResult<Value> {
+pub fn run_function_sync(
+    m: &mut Machine,
+    caller: usize,
+    func: u32,
+    args: Vec<Value>,
+) -> VmResult<Value> {
     if m.core.hook_depth as i64 >= m.core.limits.max_call_depth.max(1) as i64 {
-        return Err(vm_error(ErrorCode::StepLimitExceeded, "Synchronous function evaluation nested too deep"));
+        return Err(vm_error(
+            ErrorCode::StepLimitExceeded,
+            "Synchronous function evaluation nested too deep",
+        ));
     }
     let program = m.core.program.clone();
     let f = &program.functions[func as usize];
     if f.register_count as i64 > m.core.limits.max_registers_per_frame as i64 {
-        return Err(vm_error(ErrorCode::InvalidRegister, format!("Function {} exceeded maxRegistersPerFrame", f.id)));
+        return Err(vm_error(
+            ErrorCode::InvalidRegister,
+            format!("Function {} exceeded maxRegistersPerFrame", f.id),
+        ));
     }
-    let pid = Str::new(format!("{}:call:{}:{}", m.procs[caller].pid, f.id, m.core.steps));
+    let pid = Str::new(format!(
+        "{}:call:{}:{}",
+        m.procs[caller].pid, f.id, m.core.steps
+    ));
     let mut p = Process::new(pid, func, f.register_count, args, 0);
     p.status = Status::Running;
     let slot = m.procs.len();
@@ -155,32 +224,39 @@ pub fn run_function_sync(m: &mut Machine, caller: usize, func: u32, args: Vec<Va
     let budget = (m.core.limits.max_steps.max(1) - 1) as u64;
     let run = m.run_slice(slot, budget);
     m.core.hook_depth -= 1;
-    let status = std::mem::replace(&mut m.procs[slot].status, Status::Cancelled(Str::new("hook")));
+    let status = std::mem::replace(
+        &mut m.procs[slot].status,
+        Status::Cancelled(Str::new("hook")),
+    );
     if !status.is_terminal() {
         m.live = m.live.saturating_sub(1);
     }
     m.procs[slot].regs = Vec::new();
     m.procs[slot].mailbox.clear();
     // Drop trailing tombstones so hooks do not grow the table.
-    while m.procs.len() > 1 && m.procs.len() - 1 == slot && !m.by_pid.values().any(|s| *s == slot) {
+    if m.procs.len() - 1 == slot {
         m.procs.pop();
-        break;
     }
     run?;
     let id = &f.id;
     match status {
         Status::Completed(v) => Ok(v),
         Status::Failed(e) => Err(e),
-        Status::Running | Status::Ready => {
-            Err(vm_error(ErrorCode::StepLimitExceeded, format!("Function {id} exceeded step limit")))
-        }
+        Status::Running | Status::Ready => Err(vm_error(
+            ErrorCode::StepLimitExceeded,
+            format!("Function {id} exceeded step limit"),
+        )),
         Status::Waiting(_) => Err(vm_error(
             ErrorCode::ProcessDeadlock,
             format!("Function {id} blocked during synchronous evaluation"),
         )),
-        Status::Exited(r) => Err(vm_error(ErrorCode::ProcessCancelled, format!("Function {id} exited: ExitReason {r}"))),
-        Status::Cancelled(r) => {
-            Err(vm_error(ErrorCode::ProcessCancelled, format!("Function {id} cancelled: CancelReason {r}")))
-        }
+        Status::Exited(r) => Err(vm_error(
+            ErrorCode::ProcessCancelled,
+            format!("Function {id} exited: ExitReason {r}"),
+        )),
+        Status::Cancelled(r) => Err(vm_error(
+            ErrorCode::ProcessCancelled,
+            format!("Function {id} cancelled: CancelReason {r}"),
+        )),
     }
 }

@@ -20,16 +20,23 @@ pub fn validate(doc: &ProgramDoc) -> Result<(), VmError> {
         let msg = msg.trim_start_matches("InvalidProgram: ").to_string();
         return fail(ErrorCode::InvalidProgram, msg);
     }
-    let by_id: BTreeMap<&str, &RawFunction> = doc.functions.iter().map(|f| (f.id.as_str(), f)).collect();
+    let by_id: BTreeMap<&str, &RawFunction> =
+        doc.functions.iter().map(|f| (f.id.as_str(), f)).collect();
     if !by_id.contains_key(doc.entrypoint.as_str()) {
-        return fail(ErrorCode::InvalidProgram, format!("Entrypoint not found: {}", doc.entrypoint));
+        return fail(
+            ErrorCode::InvalidProgram,
+            format!("Entrypoint not found: {}", doc.entrypoint),
+        );
     }
     let mut ordered: Vec<&RawFunction> = doc.functions.iter().collect();
     ordered.sort_by(|a, b| cmp_utf16(&a.id, &b.id));
     for f in ordered {
         let id = &f.id;
         if f.arity < 0 || f.register_count < 0 {
-            return fail(ErrorCode::InvalidProgram, format!("Negative arity/registerCount in function {id}"));
+            return fail(
+                ErrorCode::InvalidProgram,
+                format!("Negative arity/registerCount in function {id}"),
+            );
         }
         if f.register_count < f.arity {
             return fail(
@@ -40,39 +47,67 @@ pub fn validate(doc: &ProgramDoc) -> Result<(), VmError> {
                 ),
             );
         }
-        let labels: BTreeSet<&str> =
-            f.instructions.iter().filter(|i| i.op == Opcode::Label).map(|i| i.str(0)).collect();
+        let labels: BTreeSet<&str> = f
+            .instructions
+            .iter()
+            .filter(|i| i.op == Opcode::Label)
+            .map(|i| i.str(0))
+            .collect();
         let mut seen_labels = BTreeSet::new();
         for ins in &f.instructions {
-            if ins.registers().iter().any(|r| *r < 0 || *r >= f.register_count) {
-                return fail(ErrorCode::InvalidRegister, format!("Register out of bounds in function {id}"));
+            if ins
+                .registers()
+                .iter()
+                .any(|r| *r < 0 || *r >= f.register_count)
+            {
+                return fail(
+                    ErrorCode::InvalidRegister,
+                    format!("Register out of bounds in function {id}"),
+                );
             }
             match ins.op {
-                Opcode::Label => {
-                    if !seen_labels.insert(ins.str(0)) {
-                        return fail(ErrorCode::InvalidProgram, format!("Duplicate label {} in function {id}", ins.str(0)));
-                    }
+                Opcode::Label if !seen_labels.insert(ins.str(0)) => {
+                    return fail(
+                        ErrorCode::InvalidProgram,
+                        format!("Duplicate label {} in function {id}", ins.str(0)),
+                    );
                 }
                 Opcode::Jump | Opcode::JumpIf | Opcode::JumpIfFalse => {
-                    let l = if ins.op == Opcode::Jump { ins.str(0) } else { ins.str(1) };
+                    let l = if ins.op == Opcode::Jump {
+                        ins.str(0)
+                    } else {
+                        ins.str(1)
+                    };
                     if !labels.contains(l) {
-                        return fail(ErrorCode::InvalidJump, format!("Jump to unknown label {l} in function {id}"));
+                        return fail(
+                            ErrorCode::InvalidJump,
+                            format!("Jump to unknown label {l} in function {id}"),
+                        );
                     }
                 }
                 Opcode::LoadConst => {
                     let idx = ins.int(1);
                     if idx < 0 || idx as usize >= doc.constants.len() {
-                        return fail(ErrorCode::InvalidInstruction, format!("Constant index out of bounds in function {id}"));
+                        return fail(
+                            ErrorCode::InvalidInstruction,
+                            format!("Constant index out of bounds in function {id}"),
+                        );
                     }
                 }
                 Opcode::Call | Opcode::TailCall | Opcode::ProcSpawn | Opcode::NodeSpawn => {
                     let (target, nargs) = call_target(ins);
                     match by_id.get(target) {
                         None => {
-                            return fail(ErrorCode::UnknownFunction, format!("Unknown function {target} in {id}"));
+                            return fail(
+                                ErrorCode::UnknownFunction,
+                                format!("Unknown function {target} in {id}"),
+                            );
                         }
                         Some(t) if t.arity as usize != nargs => {
-                            return fail(ErrorCode::ArityMismatch, format!("Arity mismatch calling {target} from {id}"));
+                            return fail(
+                                ErrorCode::ArityMismatch,
+                                format!("Arity mismatch calling {target} from {id}"),
+                            );
                         }
                         _ => {}
                     }
@@ -104,7 +139,11 @@ pub fn compile(doc: ProgramDoc) -> Result<Program, VmError> {
 fn lower(doc: ProgramDoc) -> Program {
     let mut raw = doc.functions;
     raw.sort_by(|a, b| cmp_utf16(&a.id, &b.id));
-    let function_index: BTreeMap<String, u32> = raw.iter().enumerate().map(|(i, f)| (f.id.clone(), i as u32)).collect();
+    let function_index: BTreeMap<String, u32> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.id.clone(), i as u32))
+        .collect();
     let functions: Vec<Function> = raw
         .into_iter()
         .map(|f| {
@@ -115,7 +154,11 @@ fn lower(doc: ProgramDoc) -> Program {
                 .filter(|(_, i)| i.op == Opcode::Label)
                 .map(|(pc, i)| (i.str(0), pc as u32))
                 .collect();
-            let code = f.instructions.iter().map(|i| lower_instr(i, &labels, &function_index)).collect();
+            let code = f
+                .instructions
+                .iter()
+                .map(|i| lower_instr(i, &labels, &function_index))
+                .collect();
             Function {
                 id: Str::new(f.id.as_str()),
                 arity: f.arity as u32,
@@ -142,14 +185,24 @@ fn lower(doc: ProgramDoc) -> Program {
     }
 }
 
-fn program_digest(version: &str, constants: &[crate::value::Value], functions: &[Function], entry: &str) -> String {
+fn program_digest(
+    version: &str,
+    constants: &[crate::value::Value],
+    functions: &[Function],
+    entry: &str,
+) -> String {
     let mut text = format!("finvm-program-v1\nversion:{version}\nentry:{entry}\nconstants:");
     for c in constants {
         text.push_str(&crate::value::canon::canonical(c));
         text.push(';');
     }
     for f in functions {
-        text.push_str(&format!("\nfn:{}:{}:{}:", f.id.as_str(), f.arity, f.register_count));
+        text.push_str(&format!(
+            "\nfn:{}:{}:{}:",
+            f.id.as_str(),
+            f.arity,
+            f.register_count
+        ));
         for i in &f.raw {
             text.push_str(&i.to_json());
         }
@@ -176,45 +229,170 @@ fn lower_instr(i: &RawInstr, labels: &BTreeMap<&str, u32>, funcs: &BTreeMap<Stri
         O::Halt => Instr::Halt { src: r(0) },
         O::Abort => Instr::Abort { code: i.int(0) },
         O::Jump => Instr::Jump { target: label(0) },
-        O::JumpIf => Instr::JumpIf { cond: r(0), target: label(1) },
-        O::JumpIfFalse => Instr::JumpIfFalse { cond: r(0), target: label(1) },
-        O::Call => Instr::Call { dst: r(0), func: func(1), args: regs(i.regs(2)) },
-        O::TailCall => Instr::TailCall { func: func(0), args: regs(i.regs(1)) },
+        O::JumpIf => Instr::JumpIf {
+            cond: r(0),
+            target: label(1),
+        },
+        O::JumpIfFalse => Instr::JumpIfFalse {
+            cond: r(0),
+            target: label(1),
+        },
+        O::Call => Instr::Call {
+            dst: r(0),
+            func: func(1),
+            args: regs(i.regs(2)),
+        },
+        O::TailCall => Instr::TailCall {
+            func: func(0),
+            args: regs(i.regs(1)),
+        },
         O::Return => Instr::Return { src: r(0) },
-        O::LoadConst => Instr::LoadConst { dst: r(0), idx: i.int(1) as u32 },
-        O::LoadInput => Instr::LoadInput { dst: r(0), key: s(1), context: false },
-        O::LoadContext => Instr::LoadInput { dst: r(0), key: s(1), context: true },
-        O::Move => Instr::Move { dst: r(0), src: r(1) },
+        O::LoadConst => Instr::LoadConst {
+            dst: r(0),
+            idx: i.int(1) as u32,
+        },
+        O::LoadInput => Instr::LoadInput {
+            dst: r(0),
+            key: s(1),
+            context: false,
+        },
+        O::LoadContext => Instr::LoadInput {
+            dst: r(0),
+            key: s(1),
+            context: true,
+        },
+        O::Move => Instr::Move {
+            dst: r(0),
+            src: r(1),
+        },
         O::Clear => Instr::Clear { dst: r(0) },
         O::RecordNew => Instr::RecordNew { dst: r(0) },
-        O::RecordGet => Instr::RecordGet { dst: r(0), rec: r(1), field: s(2), opt: false },
-        O::RecordGetOpt => Instr::RecordGet { dst: r(0), rec: r(1), field: s(2), opt: true },
-        O::RecordSet => Instr::RecordSet { dst: r(0), rec: r(1), field: s(2), val: r(3) },
-        O::RecordHas => Instr::RecordHas { dst: r(0), rec: r(1), field: s(2) },
-        O::RecordRemove => Instr::RecordRemove { dst: r(0), rec: r(1), field: s(2) },
-        O::RecordKeys => Instr::RecordKeys { dst: r(0), rec: r(1) },
+        O::RecordGet => Instr::RecordGet {
+            dst: r(0),
+            rec: r(1),
+            field: s(2),
+            opt: false,
+        },
+        O::RecordGetOpt => Instr::RecordGet {
+            dst: r(0),
+            rec: r(1),
+            field: s(2),
+            opt: true,
+        },
+        O::RecordSet => Instr::RecordSet {
+            dst: r(0),
+            rec: r(1),
+            field: s(2),
+            val: r(3),
+        },
+        O::RecordHas => Instr::RecordHas {
+            dst: r(0),
+            rec: r(1),
+            field: s(2),
+        },
+        O::RecordRemove => Instr::RecordRemove {
+            dst: r(0),
+            rec: r(1),
+            field: s(2),
+        },
+        O::RecordKeys => Instr::RecordKeys {
+            dst: r(0),
+            rec: r(1),
+        },
         O::ListNew => Instr::ListNew { dst: r(0) },
-        O::ListFrom => Instr::ListFrom { dst: r(0), items: regs(i.regs(1)) },
-        O::ListGet => Instr::ListGet { dst: r(0), list: r(1), idx: r(2) },
-        O::ListSet => Instr::ListSet { dst: r(0), list: r(1), idx: r(2), val: r(3) },
-        O::ListAppend => Instr::ListAppend { dst: r(0), list: r(1), val: r(2) },
-        O::ListLength => Instr::ListLength { dst: r(0), list: r(1) },
-        O::ListSlice => Instr::ListSlice { dst: r(0), list: r(1), start: r(2), end: r(3) },
+        O::ListFrom => Instr::ListFrom {
+            dst: r(0),
+            items: regs(i.regs(1)),
+        },
+        O::ListGet => Instr::ListGet {
+            dst: r(0),
+            list: r(1),
+            idx: r(2),
+        },
+        O::ListSet => Instr::ListSet {
+            dst: r(0),
+            list: r(1),
+            idx: r(2),
+            val: r(3),
+        },
+        O::ListAppend => Instr::ListAppend {
+            dst: r(0),
+            list: r(1),
+            val: r(2),
+        },
+        O::ListLength => Instr::ListLength {
+            dst: r(0),
+            list: r(1),
+        },
+        O::ListSlice => Instr::ListSlice {
+            dst: r(0),
+            list: r(1),
+            start: r(2),
+            end: r(3),
+        },
         O::MapNew => Instr::MapNew { dst: r(0) },
-        O::MapGet => Instr::MapGet { dst: r(0), map: r(1), key: r(2), opt: false },
-        O::MapGetOpt => Instr::MapGet { dst: r(0), map: r(1), key: r(2), opt: true },
-        O::MapSet => Instr::MapSet { dst: r(0), map: r(1), key: r(2), val: r(3) },
-        O::MapHas => Instr::MapHas { dst: r(0), map: r(1), key: r(2) },
-        O::MapRemove => Instr::MapRemove { dst: r(0), map: r(1), key: r(2) },
-        O::MapKeys => Instr::MapKeys { dst: r(0), map: r(1) },
-        O::MapValues => Instr::MapValues { dst: r(0), map: r(1) },
-        O::MapSize => Instr::MapSize { dst: r(0), map: r(1) },
-        O::VariantNew => Instr::VariantNew { dst: r(0), tag: s(1), payload: r(2) },
+        O::MapGet => Instr::MapGet {
+            dst: r(0),
+            map: r(1),
+            key: r(2),
+            opt: false,
+        },
+        O::MapGetOpt => Instr::MapGet {
+            dst: r(0),
+            map: r(1),
+            key: r(2),
+            opt: true,
+        },
+        O::MapSet => Instr::MapSet {
+            dst: r(0),
+            map: r(1),
+            key: r(2),
+            val: r(3),
+        },
+        O::MapHas => Instr::MapHas {
+            dst: r(0),
+            map: r(1),
+            key: r(2),
+        },
+        O::MapRemove => Instr::MapRemove {
+            dst: r(0),
+            map: r(1),
+            key: r(2),
+        },
+        O::MapKeys => Instr::MapKeys {
+            dst: r(0),
+            map: r(1),
+        },
+        O::MapValues => Instr::MapValues {
+            dst: r(0),
+            map: r(1),
+        },
+        O::MapSize => Instr::MapSize {
+            dst: r(0),
+            map: r(1),
+        },
+        O::VariantNew => Instr::VariantNew {
+            dst: r(0),
+            tag: s(1),
+            payload: r(2),
+        },
         O::VariantTag => Instr::VariantTag { dst: r(0), v: r(1) },
         O::VariantPayload => Instr::VariantPayload { dst: r(0), v: r(1) },
-        O::Add => Instr::Add { dst: r(0), a: r(1), b: r(2) },
-        O::Sub => Instr::Sub { dst: r(0), a: r(1), b: r(2) },
-        O::Mul => Instr::Mul { dst: r(0), a: r(1), b: r(2) },
+        O::Add => Instr::Add {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Sub => Instr::Sub {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Mul => Instr::Mul {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
         O::Div => Instr::Div {
             dst: r(0),
             mode: match &i.args[1] {
@@ -224,46 +402,147 @@ fn lower_instr(i: &RawInstr, labels: &BTreeMap<&str, u32>, funcs: &BTreeMap<Stri
             a: r(2),
             b: r(3),
         },
-        O::Mod => Instr::Mod { dst: r(0), a: r(1), b: r(2) },
+        O::Mod => Instr::Mod {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
         O::Neg => Instr::Neg { dst: r(0), a: r(1) },
         O::Abs => Instr::Abs { dst: r(0), a: r(1) },
-        O::Min => Instr::Min { dst: r(0), a: r(1), b: r(2) },
-        O::Max => Instr::Max { dst: r(0), a: r(1), b: r(2) },
-        O::Clamp => Instr::Clamp { dst: r(0), v: r(1), lo: r(2), hi: r(3) },
-        O::Eq => Instr::Eq { dst: r(0), a: r(1), b: r(2) },
-        O::Neq => Instr::Neq { dst: r(0), a: r(1), b: r(2) },
-        O::Lt => Instr::Lt { dst: r(0), a: r(1), b: r(2) },
-        O::Lte => Instr::Lte { dst: r(0), a: r(1), b: r(2) },
-        O::Gt => Instr::Gt { dst: r(0), a: r(1), b: r(2) },
-        O::Gte => Instr::Gte { dst: r(0), a: r(1), b: r(2) },
-        O::Compare => Instr::Compare { dst: r(0), a: r(1), b: r(2) },
+        O::Min => Instr::Min {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Max => Instr::Max {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Clamp => Instr::Clamp {
+            dst: r(0),
+            v: r(1),
+            lo: r(2),
+            hi: r(3),
+        },
+        O::Eq => Instr::Eq {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Neq => Instr::Neq {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Lt => Instr::Lt {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Lte => Instr::Lte {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Gt => Instr::Gt {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Gte => Instr::Gte {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
+        O::Compare => Instr::Compare {
+            dst: r(0),
+            a: r(1),
+            b: r(2),
+        },
         O::CallBuiltin => Instr::CallBuiltin {
             dst: r(0),
             builtin: builtins::resolve(i.str(1)).map_err(Box::new),
             args: regs(i.regs(2)),
         },
-        O::StateGet => Instr::StateGet { dst: r(0), key: s(1), opt: false },
-        O::StateGetOpt => Instr::StateGet { dst: r(0), key: s(1), opt: true },
-        O::StateSet => Instr::StateSet { key: s(0), src: r(1) },
+        O::StateGet => Instr::StateGet {
+            dst: r(0),
+            key: s(1),
+            opt: false,
+        },
+        O::StateGetOpt => Instr::StateGet {
+            dst: r(0),
+            key: s(1),
+            opt: true,
+        },
+        O::StateSet => Instr::StateSet {
+            key: s(0),
+            src: r(1),
+        },
         O::StateDelete => Instr::StateDelete { key: s(0) },
-        O::StateExists => Instr::StateExists { dst: r(0), key: s(1) },
-        O::StateKeys => Instr::StateKeys { dst: r(0), prefix: s(1) },
+        O::StateExists => Instr::StateExists {
+            dst: r(0),
+            key: s(1),
+        },
+        O::StateKeys => Instr::StateKeys {
+            dst: r(0),
+            prefix: s(1),
+        },
         O::StateSnapshot => Instr::StateSnapshot { dst: r(0) },
-        O::EventNew => Instr::EventNew { dst: r(0), ty: s(1), payload: r(2) },
+        O::EventNew => Instr::EventNew {
+            dst: r(0),
+            ty: s(1),
+            payload: r(2),
+        },
         O::EventEmit => Instr::EventEmit { src: r(0) },
         O::EventBatchNew | O::EffectBatchNew => Instr::BatchNew { dst: r(0) },
-        O::EventBatchAppend => Instr::EventBatchAppend { dst: r(0), batch: r(1), ev: r(2) },
-        O::EffectNew => Instr::EffectNew { dst: r(0), ty: s(1), payload: r(2) },
+        O::EventBatchAppend => Instr::EventBatchAppend {
+            dst: r(0),
+            batch: r(1),
+            ev: r(2),
+        },
+        O::EffectNew => Instr::EffectNew {
+            dst: r(0),
+            ty: s(1),
+            payload: r(2),
+        },
         O::EffectRequest => Instr::EffectRequest { src: r(0) },
         O::EffectAwait => Instr::EffectAwait { src: r(0) },
-        O::EffectBatchAppend => Instr::EffectBatchAppend { dst: r(0), batch: r(1), eff: r(2) },
-        O::MachineNew => Instr::MachineNew { dst: r(0), machine: s(1), data: r(2) },
-        O::MachineState => Instr::MachineState { dst: r(0), inst: r(1) },
-        O::MachineTransition => Instr::MachineTransition { dst: r(0), inst: r(1), event: s(2) },
-        O::Assert => Instr::Assert { cond: r(0), code: i.int(1) },
-        O::Assume => Instr::Assume { cond: r(0), note: s(1) },
-        O::InvariantCheck => Instr::InvariantCheck { func: funcs.get(i.str(0)).copied(), name: s(0) },
-        O::ProofMark => Instr::ProofMark { label: s(0), val: r(1) },
+        O::EffectBatchAppend => Instr::EffectBatchAppend {
+            dst: r(0),
+            batch: r(1),
+            eff: r(2),
+        },
+        O::MachineNew => Instr::MachineNew {
+            dst: r(0),
+            machine: s(1),
+            data: r(2),
+        },
+        O::MachineState => Instr::MachineState {
+            dst: r(0),
+            inst: r(1),
+        },
+        O::MachineTransition => Instr::MachineTransition {
+            dst: r(0),
+            inst: r(1),
+            event: s(2),
+        },
+        O::Assert => Instr::Assert {
+            cond: r(0),
+            code: i.int(1),
+        },
+        O::Assume => Instr::Assume {
+            cond: r(0),
+            note: s(1),
+        },
+        O::InvariantCheck => Instr::InvariantCheck {
+            func: funcs.get(i.str(0)).copied(),
+            name: s(0),
+        },
+        O::ProofMark => Instr::ProofMark {
+            label: s(0),
+            val: r(1),
+        },
         O::ProofScopeBegin => Instr::ProofScopeBegin { label: s(0) },
         O::ProofScopeEnd => Instr::ProofScopeEnd { label: s(0) },
         op => {
@@ -284,7 +563,13 @@ fn lower_instr(i: &RawInstr, labels: &BTreeMap<&str, u32>, funcs: &BTreeMap<Stri
             if op == O::ProcSleepTicks {
                 int = i.int(0);
             }
-            Instr::Proc { op, regs: regs(&i.registers()), func: func_idx, flag, int }
+            Instr::Proc {
+                op,
+                regs: regs(&i.registers()),
+                func: func_idx,
+                flag,
+                int,
+            }
         }
     }
 }

@@ -91,14 +91,24 @@ builtins! {
 pub fn resolve(spec: &str) -> Result<Builtin, VmError> {
     let parts: Vec<&str> = spec.split('@').collect();
     if parts.len() != 2 {
-        return Err(VmError::new(ErrorCode::InvalidInstruction, format!("Invalid builtin spec: {spec}")));
+        return Err(VmError::new(
+            ErrorCode::InvalidInstruction,
+            format!("Invalid builtin spec: {spec}"),
+        ));
     }
     let (id, ver) = (parts[0], parts[1]);
-    let version = parse_version(ver)
-        .ok_or_else(|| VmError::new(ErrorCode::InvalidInstruction, format!("Invalid builtin version: {ver}")))?;
+    let version = parse_version(ver).ok_or_else(|| {
+        VmError::new(
+            ErrorCode::InvalidInstruction,
+            format!("Invalid builtin version: {ver}"),
+        )
+    })?;
     match Builtin::from_id(id) {
         Some(b) if version == 1 => Ok(b),
-        _ => Err(VmError::new(ErrorCode::UnknownBuiltin, format!("Builtin {id} v{version} not found"))),
+        _ => Err(VmError::new(
+            ErrorCode::UnknownBuiltin,
+            format!("Builtin {id} v{version} not found"),
+        )),
     }
 }
 
@@ -123,10 +133,25 @@ mod tests {
         assert_eq!(resolve("str.length@1").unwrap(), Builtin::StrLength);
         assert_eq!(resolve("str.length@01").unwrap(), Builtin::StrLength);
         assert_eq!(resolve("str.length@+1").unwrap(), Builtin::StrLength);
-        assert_eq!(resolve("str.length").unwrap_err().to_string(), "InvalidInstruction: Invalid builtin spec: str.length");
-        assert_eq!(resolve("a@1@2").unwrap_err().to_string(), "InvalidInstruction: Invalid builtin spec: a@1@2");
-        assert_eq!(resolve("x@y").unwrap_err().to_string(), "InvalidInstruction: Invalid builtin version: y");
-        assert_eq!(resolve("str.length@2").unwrap_err().to_string(), "UnknownBuiltin: Builtin str.length v2 not found");
-        assert_eq!(resolve("foo.bar@1").unwrap_err().to_string(), "UnknownBuiltin: Builtin foo.bar v1 not found");
+        assert_eq!(
+            resolve("str.length").unwrap_err().to_string(),
+            "InvalidInstruction: Invalid builtin spec: str.length"
+        );
+        assert_eq!(
+            resolve("a@1@2").unwrap_err().to_string(),
+            "InvalidInstruction: Invalid builtin spec: a@1@2"
+        );
+        assert_eq!(
+            resolve("x@y").unwrap_err().to_string(),
+            "InvalidInstruction: Invalid builtin version: y"
+        );
+        assert_eq!(
+            resolve("str.length@2").unwrap_err().to_string(),
+            "UnknownBuiltin: Builtin str.length v2 not found"
+        );
+        assert_eq!(
+            resolve("foo.bar@1").unwrap_err().to_string(),
+            "UnknownBuiltin: Builtin foo.bar v1 not found"
+        );
     }
 }

@@ -233,7 +233,11 @@ impl Int {
         }
         // sign of the exact quotient (n and d both nonzero here since r != 0)
         let neg = self.is_negative() != d.is_negative();
-        let away = if neg { q.sub(&Int::ONE) } else { q.add(&Int::ONE) };
+        let away = if neg {
+            q.sub(&Int::ONE)
+        } else {
+            q.add(&Int::ONE)
+        };
         Some(match mode {
             TowardZero => q,
             AwayFromZero => away,
@@ -441,16 +445,41 @@ mod tests {
         assert!(matches!(big, Int::Big(_)));
         assert_eq!(big.to_string(), "9223372036854775808");
         assert_eq!(big.sub(&Int::ONE), Int::Small(i64::MAX));
-        assert_eq!(Int::Small(i64::MIN).neg().to_string(), "9223372036854775808");
-        assert_eq!(Int::Small(i64::MIN).quot(&Int::Small(-1)).unwrap().to_string(), "9223372036854775808");
-        assert_eq!(Int::Small(i64::MIN).rem(&Int::Small(-1)).unwrap(), Int::ZERO);
+        assert_eq!(
+            Int::Small(i64::MIN).neg().to_string(),
+            "9223372036854775808"
+        );
+        assert_eq!(
+            Int::Small(i64::MIN)
+                .quot(&Int::Small(-1))
+                .unwrap()
+                .to_string(),
+            "9223372036854775808"
+        );
+        assert_eq!(
+            Int::Small(i64::MIN).rem(&Int::Small(-1)).unwrap(),
+            Int::ZERO
+        );
     }
 
     #[test]
     fn euclidean_and_truncated_division() {
-        for (a, b, d, m) in [(7, 2, 3, 1), (-7, 2, -4, -1), (7, -2, -3, 1), (-7, -2, 4, -1)] {
-            assert_eq!(Int::from(a as i64).div_euclid(&Int::from(b as i64)).unwrap(), Int::from(d as i64));
-            assert_eq!(Int::from(a as i64).rem(&Int::from(b as i64)).unwrap(), Int::from(m as i64));
+        for (a, b, d, m) in [
+            (7, 2, 3, 1),
+            (-7, 2, -4, -1),
+            (7, -2, -3, 1),
+            (-7, -2, 4, -1),
+        ] {
+            assert_eq!(
+                Int::from(a as i64)
+                    .div_euclid(&Int::from(b as i64))
+                    .unwrap(),
+                Int::from(d as i64)
+            );
+            assert_eq!(
+                Int::from(a as i64).rem(&Int::from(b as i64)).unwrap(),
+                Int::from(m as i64)
+            );
         }
     }
 
@@ -477,8 +506,15 @@ mod tests {
             (35, 10, [3, 4, 3, 4, 4]),
         ];
         for (n, d, want) in rows {
-            for (mode, w) in [Down, Up, TowardZero, AwayFromZero, HalfEven].iter().zip(want) {
-                assert_eq!(Int::from(*n).div_round(&Int::from(*d), *mode).unwrap(), Int::from(*w), "{n}/{d} {mode:?}");
+            for (mode, w) in [Down, Up, TowardZero, AwayFromZero, HalfEven]
+                .iter()
+                .zip(want)
+            {
+                assert_eq!(
+                    Int::from(*n).div_round(&Int::from(*d), *mode).unwrap(),
+                    Int::from(*w),
+                    "{n}/{d} {mode:?}"
+                );
             }
         }
     }
@@ -487,7 +523,10 @@ mod tests {
     fn strict_parse() {
         assert_eq!(i("-0"), Int::ZERO);
         assert_eq!(i("00042"), Int::from(42i64));
-        assert_eq!(i("123456789012345678901234567890").to_string(), "123456789012345678901234567890");
+        assert_eq!(
+            i("123456789012345678901234567890").to_string(),
+            "123456789012345678901234567890"
+        );
         for bad in ["", "-", "+1", "1e3", "0x1F", " 1", "1.0"] {
             assert!(Int::parse_strict(bad).is_none(), "{bad}");
         }

@@ -58,7 +58,10 @@ pub const MAX_SCALE_SHIFT: i64 = 100_000;
 /// `10^n` as an [`Int`], failing cleanly when `n` exceeds [`MAX_SCALE_SHIFT`].
 pub fn pow10_checked(n: i64) -> VmResult<Int> {
     if !(0..=MAX_SCALE_SHIFT).contains(&n) {
-        return err(ErrorCode::ArithmeticOverflow, format!("Fixed scale shift {n} is too large"));
+        return err(
+            ErrorCode::ArithmeticOverflow,
+            format!("Fixed scale shift {n} is too large"),
+        );
     }
     Ok(Int::pow10(n as u32))
 }
@@ -86,7 +89,10 @@ impl Fixed {
             Ordering::Greater => Ok(Fixed::new(self.value.mul(&pow10_checked(diff)?), s)),
             Ordering::Less => {
                 let d = pow10_checked(-diff)?;
-                Ok(Fixed::new(self.value.div_round(&d, mode).expect("nonzero"), s))
+                Ok(Fixed::new(
+                    self.value.div_round(&d, mode).expect("nonzero"),
+                    s,
+                ))
             }
         }
     }
@@ -121,11 +127,20 @@ impl Fixed {
             return err(ErrorCode::DivisionByZero, "Fixed division failed");
         }
         let (n, d) = if other.scale >= 0 {
-            (self.value.mul(&pow10_checked(other.scale as i64)?), other.value.clone())
+            (
+                self.value.mul(&pow10_checked(other.scale as i64)?),
+                other.value.clone(),
+            )
         } else {
-            (self.value.clone(), other.value.mul(&pow10_checked(-(other.scale as i64))?))
+            (
+                self.value.clone(),
+                other.value.mul(&pow10_checked(-(other.scale as i64))?),
+            )
         };
-        Ok(Fixed::new(n.div_round(&d, mode).expect("nonzero"), self.scale))
+        Ok(Fixed::new(
+            n.div_round(&d, mode).expect("nonzero"),
+            self.scale,
+        ))
     }
 
     /// Negation (same scale).
@@ -143,7 +158,10 @@ impl Fixed {
         if self.scale >= 0 {
             Rational::normalized(self.value.clone(), pow10_checked(self.scale as i64)?)
         } else {
-            Rational::normalized(self.value.mul(&pow10_checked(-(self.scale as i64))?), Int::ONE)
+            Rational::normalized(
+                self.value.mul(&pow10_checked(-(self.scale as i64))?),
+                Int::ONE,
+            )
         }
     }
 }
@@ -162,7 +180,10 @@ pub struct Rational {
 impl Rational {
     /// Builds a rational exactly as given (no normalisation).
     pub fn new(numerator: Int, denominator: Int) -> Rational {
-        Rational { numerator, denominator }
+        Rational {
+            numerator,
+            denominator,
+        }
     }
 
     /// Builds a normalised rational; `DivisionByZero` when `d` is zero.
@@ -191,7 +212,9 @@ impl Rational {
     /// Sum (normalised).
     pub fn add(&self, o: &Rational) -> VmResult<Rational> {
         Rational::normalized(
-            self.numerator.mul(&o.denominator).add(&o.numerator.mul(&self.denominator)),
+            self.numerator
+                .mul(&o.denominator)
+                .add(&o.numerator.mul(&self.denominator)),
             self.denominator.mul(&o.denominator),
         )
     }
@@ -199,14 +222,19 @@ impl Rational {
     /// Difference (normalised).
     pub fn sub(&self, o: &Rational) -> VmResult<Rational> {
         Rational::normalized(
-            self.numerator.mul(&o.denominator).sub(&o.numerator.mul(&self.denominator)),
+            self.numerator
+                .mul(&o.denominator)
+                .sub(&o.numerator.mul(&self.denominator)),
             self.denominator.mul(&o.denominator),
         )
     }
 
     /// Product (normalised).
     pub fn mul(&self, o: &Rational) -> VmResult<Rational> {
-        Rational::normalized(self.numerator.mul(&o.numerator), self.denominator.mul(&o.denominator))
+        Rational::normalized(
+            self.numerator.mul(&o.numerator),
+            self.denominator.mul(&o.denominator),
+        )
     }
 
     /// Quotient (normalised); `DivisionByZero` when `o` is zero.
@@ -214,7 +242,10 @@ impl Rational {
         if o.numerator.is_zero() {
             return err(ErrorCode::DivisionByZero, "Rational division by zero");
         }
-        Rational::normalized(self.numerator.mul(&o.denominator), self.denominator.mul(&o.numerator))
+        Rational::normalized(
+            self.numerator.mul(&o.denominator),
+            self.denominator.mul(&o.numerator),
+        )
     }
 
     /// Negation of the value (normalised).
@@ -275,7 +306,11 @@ fn cmp_via_rational(a: &Rational, b: &Fixed) -> Ordering {
     }
     let flip = |o: Ordering| if sa < 0 { o.reverse() } else { o };
     // |b| is astronomically small (huge positive scale) or huge (huge negative scale)
-    flip(if b.scale > 0 { Ordering::Greater } else { Ordering::Less })
+    flip(if b.scale > 0 {
+        Ordering::Greater
+    } else {
+        Ordering::Less
+    })
 }
 
 /// Numeric comparison of two fixed-point values.
@@ -284,7 +319,10 @@ pub fn cmp_fixed(a: &Fixed, b: &Fixed) -> Ordering {
         return a.value.cmp(&b.value);
     }
     let s = a.scale.max(b.scale);
-    match (a.rescale(s, Rounding::TowardZero), b.rescale(s, Rounding::TowardZero)) {
+    match (
+        a.rescale(s, Rounding::TowardZero),
+        b.rescale(s, Rounding::TowardZero),
+    ) {
         (Ok(x), Ok(y)) => x.value.cmp(&y.value),
         _ => {
             let sa = a.value.signum();
@@ -309,7 +347,11 @@ pub fn cmp_fixed_rational(a: &Fixed, b: &Rational) -> Ordering {
         Ok(r) => r.cmp_value(b),
         Err(_) => {
             let sa = a.value.signum();
-            let sb = if b.denominator.is_zero() { 2 } else { b.numerator.signum() * b.denominator.signum() };
+            let sb = if b.denominator.is_zero() {
+                2
+            } else {
+                b.numerator.signum() * b.denominator.signum()
+            };
             sa.cmp(&sb)
         }
     }
@@ -337,14 +379,26 @@ mod tests {
         assert_eq!(fx(123, 2).add(&fx(456, 2)).unwrap(), fx(579, 2));
         assert_eq!(fx(123, 2).add(&fx(1, 0)).unwrap(), fx(223, 2));
         assert_eq!(fx(123, 2).mul(&fx(123, 2)).unwrap(), fx(15129, 4));
-        assert_eq!(fx(456, 2).div(&fx(123, 2), Rounding::Down).unwrap(), fx(370, 2));
+        assert_eq!(
+            fx(456, 2).div(&fx(123, 2), Rounding::Down).unwrap(),
+            fx(370, 2)
+        );
         assert_eq!(fx(1, 0).div(&fx(2, 0), Rounding::Down).unwrap(), fx(0, 0));
-        assert_eq!(fx(100, 2).div(&fx(2, 0), Rounding::Down).unwrap(), fx(50, 2));
-        assert_eq!(fx(100, 2).div(&fx(3, 1), Rounding::HalfEven).unwrap(), fx(333, 2));
+        assert_eq!(
+            fx(100, 2).div(&fx(2, 0), Rounding::Down).unwrap(),
+            fx(50, 2)
+        );
+        assert_eq!(
+            fx(100, 2).div(&fx(3, 1), Rounding::HalfEven).unwrap(),
+            fx(333, 2)
+        );
         assert_eq!(fx(1, 0).rescale(2, Rounding::Down).unwrap(), fx(100, 2));
         assert_eq!(fx(123, 2).rescale(0, Rounding::Down).unwrap(), fx(1, 0));
         // negative divisor scale: 1.00 / (1 * 10^2) = 0.01
-        assert_eq!(fx(100, 2).div(&fx(1, -2), Rounding::Down).unwrap(), fx(1, 2));
+        assert_eq!(
+            fx(100, 2).div(&fx(1, -2), Rounding::Down).unwrap(),
+            fx(1, 2)
+        );
         assert!(fx(1, 0).div(&fx(0, 3), Rounding::Down).is_err());
     }
 
@@ -360,18 +414,30 @@ mod tests {
         assert_eq!(half.add(&third).unwrap(), r(5, 6));
         assert_eq!(half.mul(&third).unwrap(), r(1, 6));
         assert_eq!(half.div(&third).unwrap(), r(3, 2));
-        assert_eq!(Rational::new(Int::ONE, Int::from(-2i64)).abs().unwrap(), r(1, 2));
+        assert_eq!(
+            Rational::new(Int::ONE, Int::from(-2i64)).abs().unwrap(),
+            r(1, 2)
+        );
     }
 
     #[test]
     fn numeric_cross_kind_comparisons() {
-        assert_eq!(cmp_int_fixed(&Int::from(1000i64), &fx(1, 2)), Ordering::Greater);
-        assert_eq!(cmp_int_fixed(&Int::from(1i64), &fx(100, 2)), Ordering::Equal);
+        assert_eq!(
+            cmp_int_fixed(&Int::from(1000i64), &fx(1, 2)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            cmp_int_fixed(&Int::from(1i64), &fx(100, 2)),
+            Ordering::Equal
+        );
         assert_eq!(cmp_fixed(&fx(5, 0), &fx(100, 2)), Ordering::Greater);
         let third = Rational::new(Int::ONE, Int::from(3i64));
         let half = Rational::new(Int::ONE, Int::from(2i64));
         assert_eq!(half.cmp_value(&third), Ordering::Greater);
-        assert_eq!(Rational::new(Int::ONE, Int::from(-2i64)).cmp_value(&third), Ordering::Less);
+        assert_eq!(
+            Rational::new(Int::ONE, Int::from(-2i64)).cmp_value(&third),
+            Ordering::Less
+        );
         assert_eq!(cmp_fixed_rational(&fx(5, 1), &half), Ordering::Equal);
     }
 }

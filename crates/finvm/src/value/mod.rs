@@ -8,9 +8,9 @@
 //! Lists, maps and records cache their nesting depth so `maxValueDepth` can be
 //! enforced in O(1) per update.
 
-mod order;
 pub mod canon;
 pub mod json;
+mod order;
 pub mod show;
 
 pub use order::cmp_utf16;
@@ -221,7 +221,12 @@ impl Map {
     }
 
     fn recompute(&mut self) {
-        self.depth = self.entries.iter().map(|(k, v)| k.depth().max(v.depth())).max().unwrap_or(0);
+        self.depth = self
+            .entries
+            .iter()
+            .map(|(k, v)| k.depth().max(v.depth()))
+            .max()
+            .unwrap_or(0);
     }
 
     /// Depth of the map value itself.
@@ -426,7 +431,10 @@ impl Value {
 
     /// A variant value.
     pub fn variant(tag: impl Into<Str>, payload: Value) -> Value {
-        Value::Variant(Rc::new(Tagged { tag: tag.into(), value: payload }))
+        Value::Variant(Rc::new(Tagged {
+            tag: tag.into(),
+            value: payload,
+        }))
     }
 
     /// `Some(v)`.
@@ -441,12 +449,18 @@ impl Value {
 
     /// An event value.
     pub fn event(ty: impl Into<Str>, payload: Value) -> Value {
-        Value::Event(Rc::new(Tagged { tag: ty.into(), value: payload }))
+        Value::Event(Rc::new(Tagged {
+            tag: ty.into(),
+            value: payload,
+        }))
     }
 
     /// An effect intent value.
     pub fn effect(ty: impl Into<Str>, payload: Value) -> Value {
-        Value::Effect(Rc::new(Tagged { tag: ty.into(), value: payload }))
+        Value::Effect(Rc::new(Tagged {
+            tag: ty.into(),
+            value: payload,
+        }))
     }
 
     /// Nesting depth: 0 for scalars, 1 + the deepest child for containers.
@@ -455,7 +469,9 @@ impl Value {
             Value::List(l) => l.depth(),
             Value::Map(m) => m.depth(),
             Value::Record(r) => r.depth(),
-            Value::Variant(t) | Value::Event(t) | Value::Effect(t) | Value::Proof(t) => 1 + t.value.depth(),
+            Value::Variant(t) | Value::Event(t) | Value::Effect(t) | Value::Proof(t) => {
+                1 + t.value.depth()
+            }
             Value::Option(Some(v)) => 1 + v.depth(),
             Value::Result(r) => {
                 1 + match &**r {

@@ -53,8 +53,12 @@ fn cmp_numbers(a: &Value, b: &Value) -> Ordering {
         (Rational(x), Rational(y)) => cmp_rational_repr(x, y),
         (Int(x), Fixed(y)) => cmp_int_fixed(x, y).then(Ordering::Less),
         (Fixed(x), Int(y)) => cmp_int_fixed(y, x).reverse().then(Ordering::Greater),
-        (Int(x), Rational(y)) => crate::num::Rational::from_int(x).cmp_value(y).then(Ordering::Less),
-        (Rational(x), Int(y)) => x.cmp_value(&crate::num::Rational::from_int(y)).then(Ordering::Greater),
+        (Int(x), Rational(y)) => crate::num::Rational::from_int(x)
+            .cmp_value(y)
+            .then(Ordering::Less),
+        (Rational(x), Int(y)) => x
+            .cmp_value(&crate::num::Rational::from_int(y))
+            .then(Ordering::Greater),
         (Fixed(x), Rational(y)) => cmp_fixed_rational(x, y).then(Ordering::Less),
         (Rational(x), Fixed(y)) => cmp_fixed_rational(y, x).reverse().then(Ordering::Greater),
         _ => unreachable!("cmp_numbers on non-numbers"),
@@ -99,9 +103,10 @@ impl Ord for Value {
         match (self, other) {
             (Unit, Unit) => Ordering::Equal,
             (Bool(a), Bool(b)) => a.cmp(b),
-            (Str(a), Str(b)) | (Symbol(a), Symbol(b)) | (FunctionRef(a), FunctionRef(b)) | (Process(a), Process(b)) => {
-                a.cmp(b)
-            }
+            (Str(a), Str(b))
+            | (Symbol(a), Symbol(b))
+            | (FunctionRef(a), FunctionRef(b))
+            | (Process(a), Process(b)) => a.cmp(b),
             (Bytes(a), Bytes(b)) => a.cmp(b),
             (List(a), List(b)) => a.items().cmp(b.items()),
             (Map(a), Map(b)) => a.entries().iter().cmp(b.entries().iter()),
@@ -164,7 +169,14 @@ mod tests {
 
     #[test]
     fn order_is_consistent_with_equality() {
-        let vals = [Value::int(1i64), fx(1, 0), fx(10, 1), rat(1, 1), rat(2, 2), rat(-1, -1)];
+        let vals = [
+            Value::int(1i64),
+            fx(1, 0),
+            fx(10, 1),
+            rat(1, 1),
+            rat(2, 2),
+            rat(-1, -1),
+        ];
         for a in &vals {
             for b in &vals {
                 assert_eq!(a.cmp(b) == Ordering::Equal, a == b, "{a:?} {b:?}");
