@@ -79,7 +79,11 @@ impl Machine {
     pub(crate) fn run_slice(&mut self, slot: usize, mut budget: u64) -> VmResult<()> {
         let program = self.core.program.clone();
         while budget > 0 && self.procs[slot].status == Status::Running {
-            let flow = exec_fast(&program, &mut self.core, &mut self.procs[slot], &mut budget)?;
+            let flow = if self.core.tracing {
+                exec_fast::<true>(&program, &mut self.core, &mut self.procs[slot], &mut budget)?
+            } else {
+                exec_fast::<false>(&program, &mut self.core, &mut self.procs[slot], &mut budget)?
+            };
             if let Flow::Slow = flow {
                 self.exec_slow(&program, slot, &mut budget)?;
             }
@@ -191,6 +195,18 @@ fn int_index(v: &Value) -> Option<Option<i32>> {
     }
 }
 
+/// Stores `v` into a register. Overwriting a value that owns no heap memory
+/// skips the out-of-line drop glue (the common case in arithmetic loops).
+#[inline(always)]
+fn put(slot: &mut Value, v: Value) {
+    match slot {
+        Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)) => {
+            std::mem::forget(std::mem::replace(slot, v))
+        }
+        _ => *slot = v,
+    }
+}
+
 #[inline]
 fn cmp_vals(a: &Value, b: &Value) -> Ordering {
     if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (a, b) {
@@ -200,7 +216,7 @@ fn cmp_vals(a: &Value, b: &Value) -> Ordering {
 }
 
 /// The hot loop.
-fn exec_fast(
+fn exec_fast<const TRACE: bool>(
     program: &Program,
     core: &mut Core,
     p: &mut crate::machine::Process,
@@ -209,11 +225,22 @@ fn exec_fast(
     let mut frame: Frame = p.frame;
     let mut code: &[Instr] = &program.functions[frame.func as usize].code;
     let mut base = frame.base as usize;
+    // One counter covers both the slice budget and the global step budget;
+    // the counters are reconciled once when the loop exits.
+    let room = core.step_limit.saturating_sub(core.steps);
+    let fuel0 = (*budget).min(room);
+    let mut fuel = fuel0;
 
     macro_rules! reg {
         ($r:expr) => {
             p.regs[base + *$r as usize]
         };
+    }
+    macro_rules! set {
+        ($r:expr, $v:expr) => {{
+            let v = $v;
+            put(&mut p.regs[base + *$r as usize], v);
+        }};
     }
 
     let result: VmResult<Flow> = 'run: loop {
@@ -230,7 +257,10 @@ fn exec_fast(
                 break 'run Err($e)
             };
         }
-        if *budget == 0 {
+        if fuel == 0 {
+            if fuel0 < *budget {
+                fail!(core.step_limit_error());
+            }
             break Ok(Flow::Yield);
         }
         let Some(ins) = code.get(frame.pc as usize) else {
@@ -243,13 +273,8 @@ fn exec_fast(
         if is_slow(ins) {
             break Ok(Flow::Slow);
         }
-        if core.steps >= core.step_limit {
-            fail!(core.step_limit_error());
-        }
-        core.steps += 1;
-        p.steps_executed += 1;
-        *budget -= 1;
-        if core.tracing {
+        fuel -= 1;
+        if TRACE {
             core.record_trace(frame.func, frame.pc);
         }
         frame.pc += 1;
@@ -257,10 +282,10 @@ fn exec_fast(
             Instr::Nop => {}
             Instr::Move { dst, src } => {
                 let v = reg!(src).clone();
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::LoadConst { dst, idx } => {
-                reg!(dst) = program.constants[*idx as usize].clone();
+                set!(dst, program.constants[*idx as usize].clone());
             }
             Instr::Add { dst, a, b } => {
                 let v = match (&reg!(a), &reg!(b)) {
@@ -272,7 +297,7 @@ fn exec_fast(
                     }
                     (x, y) => tri!(arith::binary(BinOp::Add, x, y)),
                 };
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::Sub { dst, a, b } => {
                 let v = match (&reg!(a), &reg!(b)) {
@@ -284,7 +309,7 @@ fn exec_fast(
                     }
                     (x, y) => tri!(arith::binary(BinOp::Sub, x, y)),
                 };
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::Mul { dst, a, b } => {
                 let v = match (&reg!(a), &reg!(b)) {
@@ -296,41 +321,53 @@ fn exec_fast(
                     }
                     (x, y) => tri!(arith::binary(BinOp::Mul, x, y)),
                 };
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::Div { dst, mode, a, b } => {
                 let v = tri!(arith::binary(BinOp::Div(*mode), &reg!(a), &reg!(b)));
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::Mod { dst, a, b } => {
                 let v = tri!(arith::modulo(&reg!(a), &reg!(b)));
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::Neg { dst, a } => {
                 let v = tri!(arith::neg(&reg!(a)));
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::Abs { dst, a } => {
                 let v = tri!(arith::abs(&reg!(a)));
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::Lt { dst, a, b } => {
-                reg!(dst) = Value::Bool(cmp_vals(&reg!(a), &reg!(b)) == Ordering::Less);
+                set!(
+                    dst,
+                    Value::Bool(cmp_vals(&reg!(a), &reg!(b)) == Ordering::Less)
+                );
             }
             Instr::Lte { dst, a, b } => {
-                reg!(dst) = Value::Bool(cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater);
+                set!(
+                    dst,
+                    Value::Bool(cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater)
+                );
             }
             Instr::Gt { dst, a, b } => {
-                reg!(dst) = Value::Bool(cmp_vals(&reg!(a), &reg!(b)) == Ordering::Greater);
+                set!(
+                    dst,
+                    Value::Bool(cmp_vals(&reg!(a), &reg!(b)) == Ordering::Greater)
+                );
             }
             Instr::Gte { dst, a, b } => {
-                reg!(dst) = Value::Bool(cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less);
+                set!(
+                    dst,
+                    Value::Bool(cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less)
+                );
             }
             Instr::Eq { dst, a, b } => {
-                reg!(dst) = Value::Bool(reg!(a) == reg!(b));
+                set!(dst, Value::Bool(reg!(a) == reg!(b)));
             }
             Instr::Neq { dst, a, b } => {
-                reg!(dst) = Value::Bool(reg!(a) != reg!(b));
+                set!(dst, Value::Bool(reg!(a) != reg!(b)));
             }
             Instr::Compare { dst, a, b } => {
                 let c = match cmp_vals(&reg!(a), &reg!(b)) {
@@ -338,7 +375,7 @@ fn exec_fast(
                     Ordering::Equal => 0,
                     Ordering::Greater => 1,
                 };
-                reg!(dst) = Value::int(c as i64);
+                set!(dst, Value::int(c as i64));
             }
             Instr::Min { dst, a, b } => {
                 let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater {
@@ -346,7 +383,7 @@ fn exec_fast(
                 } else {
                     reg!(b).clone()
                 };
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::Max { dst, a, b } => {
                 let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less {
@@ -354,7 +391,7 @@ fn exec_fast(
                 } else {
                     reg!(b).clone()
                 };
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::Clamp { dst, v, lo, hi } => {
                 let r = if cmp_vals(&reg!(v), &reg!(lo)) == Ordering::Less {
@@ -364,7 +401,7 @@ fn exec_fast(
                 } else {
                     reg!(v).clone()
                 };
-                reg!(dst) = r;
+                set!(dst, r);
             }
             Instr::Jump { target } => frame.pc = *target,
             Instr::JumpIf { cond, target } => match reg!(cond) {
@@ -537,14 +574,14 @@ fn exec_fast(
                     Rc::make_mut(rc).insert(field.clone(), v);
                 }
                 tri!(check_depth(core, &r, "RECORD_SET"));
-                reg!(dst) = r;
+                set!(dst, r);
             }
             Instr::RecordHas { dst, rec, field } => {
                 let b = match &reg!(rec) {
                     Value::Record(r) => r.get(field.as_str()).is_some(),
                     _ => fail!(type_err("RECORD_HAS requires a Record")),
                 };
-                reg!(dst) = Value::Bool(b);
+                set!(dst, Value::Bool(b));
             }
             Instr::RecordRemove { dst, rec, field } => {
                 if !matches!(reg!(rec), Value::Record(_)) {
@@ -560,7 +597,7 @@ fn exec_fast(
                         Rc::make_mut(rc).remove(field.as_str());
                     }
                 }
-                reg!(dst) = r;
+                set!(dst, r);
             }
             Instr::RecordKeys { dst, rec } => {
                 let keys: Vec<Value> = match &reg!(rec) {
@@ -568,7 +605,7 @@ fn exec_fast(
                     _ => fail!(type_err("RECORD_KEYS requires a Record")),
                 };
                 tri!(check_list_len(core, keys.len(), "RECORD_KEYS"));
-                reg!(dst) = Value::list(keys);
+                set!(dst, Value::list(keys));
             }
             Instr::ListNew { dst } => reg!(dst) = Value::list(Vec::new()),
             Instr::ListFrom { dst, items } => {
@@ -576,7 +613,7 @@ fn exec_fast(
                 let vals: Vec<Value> = items.iter().map(|r| reg!(r).clone()).collect();
                 let l = Value::list(vals);
                 tri!(check_depth(core, &l, "LIST_FROM"));
-                reg!(dst) = l;
+                set!(dst, l);
             }
             Instr::ListGet { dst, list, idx } => {
                 let v = match (&reg!(list), int_index(&reg!(idx))) {
@@ -597,7 +634,7 @@ fn exec_fast(
                     }
                     _ => fail!(type_err("LIST_GET requires a List and an Integer index")),
                 };
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::ListSet {
                 dst,
@@ -633,7 +670,7 @@ fn exec_fast(
                     Rc::make_mut(rc).set(i, v);
                 }
                 tri!(check_depth(core, &l, "LIST_SET"));
-                reg!(dst) = l;
+                set!(dst, l);
             }
             Instr::ListAppend { dst, list, val } => {
                 let len = match &reg!(list) {
@@ -651,14 +688,14 @@ fn exec_fast(
                     Rc::make_mut(rc).push(v);
                 }
                 tri!(check_depth(core, &l, "LIST_APPEND"));
-                reg!(dst) = l;
+                set!(dst, l);
             }
             Instr::ListLength { dst, list } => {
                 let n = match &reg!(list) {
                     Value::List(l) => l.len(),
                     _ => fail!(type_err("LIST_LENGTH requires a List")),
                 };
-                reg!(dst) = Value::int(Int::from(n));
+                set!(dst, Value::int(Int::from(n)));
             }
             Instr::ListSlice {
                 dst,
@@ -694,7 +731,7 @@ fn exec_fast(
                 } else {
                     Vec::new()
                 };
-                reg!(dst) = Value::list(items);
+                set!(dst, Value::list(items));
             }
             Instr::MapNew { dst } => reg!(dst) = Value::map(Map::new()),
             Instr::MapGet { dst, map, key, opt } => {
@@ -733,14 +770,14 @@ fn exec_fast(
                     Rc::make_mut(rc).insert(k, v);
                 }
                 tri!(check_depth(core, &m, "MAP_SET"));
-                reg!(dst) = m;
+                set!(dst, m);
             }
             Instr::MapHas { dst, map, key } => {
                 let b = match &reg!(map) {
                     Value::Map(m) => m.get(&reg!(key)).is_some(),
                     _ => fail!(type_err("MAP_HAS requires a Map")),
                 };
-                reg!(dst) = Value::Bool(b);
+                set!(dst, Value::Bool(b));
             }
             Instr::MapRemove { dst, map, key } => {
                 if !matches!(reg!(map), Value::Map(_)) {
@@ -757,7 +794,7 @@ fn exec_fast(
                         Rc::make_mut(rc).remove(&k);
                     }
                 }
-                reg!(dst) = m;
+                set!(dst, m);
             }
             Instr::MapKeys { dst, map } => {
                 let keys: Vec<Value> = match &reg!(map) {
@@ -765,7 +802,7 @@ fn exec_fast(
                     _ => fail!(type_err("MAP_KEYS requires a Map")),
                 };
                 tri!(check_list_len(core, keys.len(), "MAP_KEYS"));
-                reg!(dst) = Value::list(keys);
+                set!(dst, Value::list(keys));
             }
             Instr::MapValues { dst, map } => {
                 let vals: Vec<Value> = match &reg!(map) {
@@ -773,14 +810,14 @@ fn exec_fast(
                     _ => fail!(type_err("MAP_VALUES requires a Map")),
                 };
                 tri!(check_list_len(core, vals.len(), "MAP_VALUES"));
-                reg!(dst) = Value::list(vals);
+                set!(dst, Value::list(vals));
             }
             Instr::MapSize { dst, map } => {
                 let n = match &reg!(map) {
                     Value::Map(m) => m.len(),
                     _ => fail!(type_err("MAP_SIZE requires a Map")),
                 };
-                reg!(dst) = Value::int(Int::from(n));
+                set!(dst, Value::int(Int::from(n)));
             }
             Instr::VariantNew { dst, tag, payload } => {
                 let v = Value::Variant(Rc::new(Tagged {
@@ -788,21 +825,21 @@ fn exec_fast(
                     value: reg!(payload).clone(),
                 }));
                 tri!(check_depth(core, &v, "VARIANT_NEW"));
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::VariantTag { dst, v } => {
                 let t = match &reg!(v) {
                     Value::Variant(t) => t.tag.clone(),
                     _ => fail!(type_err("VARIANT_TAG requires a Variant")),
                 };
-                reg!(dst) = Value::Str(t);
+                set!(dst, Value::Str(t));
             }
             Instr::VariantPayload { dst, v } => {
                 let t = match &reg!(v) {
                     Value::Variant(t) => t.value.clone(),
                     _ => fail!(type_err("VARIANT_PAYLOAD requires a Variant")),
                 };
-                reg!(dst) = t;
+                set!(dst, t);
             }
             Instr::CallBuiltin { dst, builtin, args } => {
                 let b = match builtin {
@@ -818,7 +855,7 @@ fn exec_fast(
                 if let Value::List(l) = &v {
                     tri!(check_list_len(core, l.len(), b.id()));
                 }
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::StateGet { dst, key, opt } => {
                 let v = core.state.get(key.as_str()).cloned();
@@ -842,7 +879,7 @@ fn exec_fast(
                 core.state.remove(key.as_str());
             }
             Instr::StateExists { dst, key } => {
-                reg!(dst) = Value::Bool(core.state.contains_key(key.as_str()));
+                set!(dst, Value::Bool(core.state.contains_key(key.as_str())));
             }
             Instr::StateKeys { dst, prefix } => {
                 let keys: Vec<Value> = core
@@ -852,7 +889,7 @@ fn exec_fast(
                     .map(|k| Value::Str(k.clone()))
                     .collect();
                 tri!(check_list_len(core, keys.len(), "STATE_KEYS"));
-                reg!(dst) = Value::list(keys);
+                set!(dst, Value::list(keys));
             }
             Instr::EventNew { dst, ty, payload } => {
                 let v = Value::Event(Rc::new(Tagged {
@@ -860,7 +897,7 @@ fn exec_fast(
                     value: reg!(payload).clone(),
                 }));
                 tri!(check_depth(core, &v, "EVENT_NEW"));
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::EffectNew { dst, ty, payload } => {
                 let v = Value::Effect(Rc::new(Tagged {
@@ -868,7 +905,7 @@ fn exec_fast(
                     value: reg!(payload).clone(),
                 }));
                 tri!(check_depth(core, &v, "EFFECT_NEW"));
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::EventEmit { src } => {
                 let v = reg!(src).clone();
@@ -881,11 +918,11 @@ fn exec_fast(
             Instr::BatchNew { dst } => reg!(dst) = Value::list(Vec::new()),
             Instr::EventBatchAppend { dst, batch, ev } => {
                 let v = tri!(batch_append(core, &reg!(batch), &reg!(ev), true,));
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::EffectBatchAppend { dst, batch, eff } => {
                 let v = tri!(batch_append(core, &reg!(batch), &reg!(eff), false,));
-                reg!(dst) = v;
+                set!(dst, v);
             }
             Instr::EffectAwait { src } => {
                 let intent = reg!(src).clone();
@@ -898,7 +935,7 @@ fn exec_fast(
                     Value::Machine(mi) => mi.current_state.clone(),
                     _ => fail!(type_err("MACHINE_STATE requires a StateMachineInstance")),
                 };
-                reg!(dst) = Value::Str(st);
+                set!(dst, Value::Str(st));
             }
             Instr::Assert { cond, code: c } => match reg!(cond) {
                 Value::Bool(true) => core.record_proof(ProofEvent::Assertion(true, *c)),
@@ -934,6 +971,10 @@ fn exec_fast(
         }
     };
     p.frame = frame;
+    let executed = fuel0 - fuel;
+    core.steps += executed;
+    p.steps_executed += executed;
+    *budget -= executed;
     result
 }
 
