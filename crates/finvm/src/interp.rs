@@ -207,6 +207,28 @@ fn put(slot: &mut Value, v: Value) {
     }
 }
 
+/// Stores a small integer into a register without a 16-byte temporary.
+#[inline(always)]
+fn put_small(slot: &mut Value, x: i64) {
+    match slot {
+        Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)) => {
+            std::mem::forget(std::mem::replace(slot, Value::Int(Int::Small(x))))
+        }
+        _ => *slot = Value::Int(Int::Small(x)),
+    }
+}
+
+/// Stores a boolean into a register without a 16-byte temporary.
+#[inline(always)]
+fn put_bool(slot: &mut Value, b: bool) {
+    match slot {
+        Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)) => {
+            std::mem::forget(std::mem::replace(slot, Value::Bool(b)))
+        }
+        _ => *slot = Value::Bool(b),
+    }
+}
+
 #[inline]
 fn cmp_vals(a: &Value, b: &Value) -> Ordering {
     if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (a, b) {
@@ -231,15 +253,17 @@ fn exec_fast<const TRACE: bool>(
     let fuel0 = (*budget).min(room);
     let mut fuel = fuel0;
 
+    // The current frame's registers, re-derived whenever the register stack changes.
+    let mut fr: &mut [Value] = &mut p.regs[base..];
     macro_rules! reg {
         ($r:expr) => {
-            p.regs[base + *$r as usize]
+            fr[*$r as usize]
         };
     }
     macro_rules! set {
         ($r:expr, $v:expr) => {{
             let v = $v;
-            put(&mut p.regs[base + *$r as usize], v);
+            put(&mut fr[*$r as usize], v);
         }};
     }
 
@@ -288,39 +312,36 @@ fn exec_fast<const TRACE: bool>(
                 set!(dst, program.constants[*idx as usize].clone());
             }
             Instr::Add { dst, a, b } => {
-                let v = match (&reg!(a), &reg!(b)) {
-                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => {
-                        match x.checked_add(*y) {
-                            Some(s) => Value::Int(Int::Small(s)),
-                            None => tri!(arith::binary(BinOp::Add, &reg!(a), &reg!(b))),
-                        }
+                if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (&reg!(a), &reg!(b))
+                {
+                    if let Some(r) = x.checked_add(*y) {
+                        put_small(&mut reg!(dst), r);
+                        continue 'run;
                     }
-                    (x, y) => tri!(arith::binary(BinOp::Add, x, y)),
-                };
+                }
+                let v = tri!(arith::binary(BinOp::Add, &reg!(a), &reg!(b)));
                 set!(dst, v);
             }
             Instr::Sub { dst, a, b } => {
-                let v = match (&reg!(a), &reg!(b)) {
-                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => {
-                        match x.checked_sub(*y) {
-                            Some(s) => Value::Int(Int::Small(s)),
-                            None => tri!(arith::binary(BinOp::Sub, &reg!(a), &reg!(b))),
-                        }
+                if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (&reg!(a), &reg!(b))
+                {
+                    if let Some(r) = x.checked_sub(*y) {
+                        put_small(&mut reg!(dst), r);
+                        continue 'run;
                     }
-                    (x, y) => tri!(arith::binary(BinOp::Sub, x, y)),
-                };
+                }
+                let v = tri!(arith::binary(BinOp::Sub, &reg!(a), &reg!(b)));
                 set!(dst, v);
             }
             Instr::Mul { dst, a, b } => {
-                let v = match (&reg!(a), &reg!(b)) {
-                    (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => {
-                        match x.checked_mul(*y) {
-                            Some(s) => Value::Int(Int::Small(s)),
-                            None => tri!(arith::binary(BinOp::Mul, &reg!(a), &reg!(b))),
-                        }
+                if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (&reg!(a), &reg!(b))
+                {
+                    if let Some(r) = x.checked_mul(*y) {
+                        put_small(&mut reg!(dst), r);
+                        continue 'run;
                     }
-                    (x, y) => tri!(arith::binary(BinOp::Mul, x, y)),
-                };
+                }
+                let v = tri!(arith::binary(BinOp::Mul, &reg!(a), &reg!(b)));
                 set!(dst, v);
             }
             Instr::Div { dst, mode, a, b } => {
@@ -340,34 +361,28 @@ fn exec_fast<const TRACE: bool>(
                 set!(dst, v);
             }
             Instr::Lt { dst, a, b } => {
-                set!(
-                    dst,
-                    Value::Bool(cmp_vals(&reg!(a), &reg!(b)) == Ordering::Less)
-                );
+                let b = cmp_vals(&reg!(a), &reg!(b)) == Ordering::Less;
+                put_bool(&mut reg!(dst), b);
             }
             Instr::Lte { dst, a, b } => {
-                set!(
-                    dst,
-                    Value::Bool(cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater)
-                );
+                let b = cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater;
+                put_bool(&mut reg!(dst), b);
             }
             Instr::Gt { dst, a, b } => {
-                set!(
-                    dst,
-                    Value::Bool(cmp_vals(&reg!(a), &reg!(b)) == Ordering::Greater)
-                );
+                let b = cmp_vals(&reg!(a), &reg!(b)) == Ordering::Greater;
+                put_bool(&mut reg!(dst), b);
             }
             Instr::Gte { dst, a, b } => {
-                set!(
-                    dst,
-                    Value::Bool(cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less)
-                );
+                let b = cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less;
+                put_bool(&mut reg!(dst), b);
             }
             Instr::Eq { dst, a, b } => {
-                set!(dst, Value::Bool(reg!(a) == reg!(b)));
+                let b = reg!(a) == reg!(b);
+                put_bool(&mut reg!(dst), b);
             }
             Instr::Neq { dst, a, b } => {
-                set!(dst, Value::Bool(reg!(a) != reg!(b)));
+                let b = reg!(a) != reg!(b);
+                put_bool(&mut reg!(dst), b);
             }
             Instr::Compare { dst, a, b } => {
                 let c = match cmp_vals(&reg!(a), &reg!(b)) {
@@ -438,6 +453,7 @@ fn exec_fast<const TRACE: bool>(
                     let v = p.regs[base + *a as usize].clone();
                     p.regs[new_base + i] = v;
                 }
+                fr = &mut p.regs[new_base..];
                 p.call_stack.push(frame);
                 frame = Frame {
                     func: *func,
@@ -462,12 +478,15 @@ fn exec_fast<const TRACE: bool>(
                     let v = p.regs[base + *a as usize].clone();
                     p.regs.push(v);
                 }
-                // move the arguments down to the frame base
-                let moved: Vec<Value> = p.regs.drain(top..).collect();
-                p.regs.truncate(base);
-                p.regs.extend(moved);
+                // Move the arguments down to the frame base: swap them into
+                // registers 0..n, then drop everything above.
+                for i in 0..n {
+                    p.regs.swap(base + i, top + i);
+                }
+                p.regs.truncate(base + n);
                 p.regs
                     .resize(base + callee.register_count as usize, Value::Unit);
+                fr = &mut p.regs[base..];
                 frame = Frame {
                     func: *func,
                     pc: 0,
@@ -491,8 +510,9 @@ fn exec_fast<const TRACE: bool>(
                         frame = caller;
                         base = frame.base as usize;
                         code = &program.functions[frame.func as usize].code;
+                        fr = &mut p.regs[base..];
                         if let Some(r) = ret {
-                            if let Some(slot) = p.regs.get_mut(base + r as usize) {
+                            if let Some(slot) = fr.get_mut(r as usize) {
                                 *slot = v;
                             }
                         }
