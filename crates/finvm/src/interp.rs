@@ -207,6 +207,37 @@ fn put(slot: &mut Value, v: Value) {
     }
 }
 
+/// Copies a value; inline scalars are copied without the generic clone glue.
+#[inline(always)]
+fn dup(v: &Value) -> Value {
+    match v {
+        Value::Int(Int::Small(x)) => Value::Int(Int::Small(*x)),
+        Value::Bool(b) => Value::Bool(*b),
+        Value::Unit => Value::Unit,
+        _ => v.clone(),
+    }
+}
+
+/// Grows the register stack by `n` unit registers.
+#[inline(always)]
+fn grow_units(regs: &mut Vec<Value>, n: usize) {
+    let len = regs.len();
+    regs.resize_with(len + n, || Value::Unit);
+}
+
+/// Shrinks the register stack to `len`, skipping drop glue for inline values.
+#[inline(always)]
+fn shrink_to(regs: &mut Vec<Value>, len: usize) {
+    while regs.len() > len {
+        match regs.pop() {
+            Some(v @ (Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)))) => {
+                std::mem::forget(v)
+            }
+            other => drop(other),
+        }
+    }
+}
+
 /// Stores a small integer into a register without a 16-byte temporary.
 #[inline(always)]
 fn put_small(slot: &mut Value, x: i64) {
@@ -305,11 +336,11 @@ fn exec_fast<const TRACE: bool>(
         match ins {
             Instr::Nop => {}
             Instr::Move { dst, src } => {
-                let v = reg!(src).clone();
+                let v = dup(&reg!(src));
                 set!(dst, v);
             }
             Instr::LoadConst { dst, idx } => {
-                set!(dst, program.constants[*idx as usize].clone());
+                set!(dst, dup(&program.constants[*idx as usize]));
             }
             Instr::Add { dst, a, b } => {
                 if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (&reg!(a), &reg!(b))
@@ -447,12 +478,13 @@ fn exec_fast<const TRACE: bool>(
                     ));
                 }
                 let new_base = p.regs.len();
-                p.regs
-                    .resize(new_base + callee.register_count as usize, Value::Unit);
-                for (i, a) in args.iter().enumerate().take(callee.register_count as usize) {
-                    let v = p.regs[base + *a as usize].clone();
-                    p.regs[new_base + i] = v;
+                let n = args.len().min(callee.register_count as usize);
+                p.regs.reserve(callee.register_count as usize);
+                for a in &args[..n] {
+                    let v = dup(&p.regs[base + *a as usize]);
+                    p.regs.push(v);
                 }
+                grow_units(&mut p.regs, callee.register_count as usize - n);
                 fr = &mut p.regs[new_base..];
                 p.call_stack.push(frame);
                 frame = Frame {
@@ -475,7 +507,7 @@ fn exec_fast<const TRACE: bool>(
                 let n = args.len().min(callee.register_count as usize);
                 let top = p.regs.len();
                 for a in args.iter().take(n) {
-                    let v = p.regs[base + *a as usize].clone();
+                    let v = dup(&p.regs[base + *a as usize]);
                     p.regs.push(v);
                 }
                 // Move the arguments down to the frame base: swap them into
@@ -483,9 +515,8 @@ fn exec_fast<const TRACE: bool>(
                 for i in 0..n {
                     p.regs.swap(base + i, top + i);
                 }
-                p.regs.truncate(base + n);
-                p.regs
-                    .resize(base + callee.register_count as usize, Value::Unit);
+                shrink_to(&mut p.regs, base + n);
+                grow_units(&mut p.regs, callee.register_count as usize - n);
                 fr = &mut p.regs[base..];
                 frame = Frame {
                     func: *func,
@@ -506,14 +537,14 @@ fn exec_fast<const TRACE: bool>(
                     }
                     Some(caller) => {
                         let ret = frame.ret;
-                        p.regs.truncate(base);
+                        shrink_to(&mut p.regs, base);
                         frame = caller;
                         base = frame.base as usize;
                         code = &program.functions[frame.func as usize].code;
                         fr = &mut p.regs[base..];
                         if let Some(r) = ret {
                             if let Some(slot) = fr.get_mut(r as usize) {
-                                *slot = v;
+                                put(slot, v);
                             }
                         }
                     }
