@@ -13,7 +13,7 @@ use crate::builtins::{self, BuiltinKind};
 use crate::error::{vm_error, ErrorCode, VmError, VmResult};
 use crate::machine::{Core, Frame, Machine, ProofEvent, Status, Wait};
 use crate::num::Int;
-use crate::program::{Instr, Program};
+use crate::program::{CmpOp, Instr, Program};
 use crate::value::{List, Map, Record, Str, Tagged, Value};
 use std::cmp::Ordering;
 use std::rc::Rc;
@@ -450,6 +450,45 @@ fn exec_fast<const TRACE: bool>(
                 set!(dst, r);
             }
             Instr::Jump { target } => frame.pc = *target,
+            Instr::JumpLabel { target } => {
+                // The LABEL at the target is a no-op step: run it now if the
+                // budget allows (it cannot fail), else land on it.
+                if !TRACE && fuel > 0 {
+                    fuel -= 1;
+                    frame.pc = *target + 1;
+                } else {
+                    frame.pc = *target;
+                }
+            }
+            Instr::CmpJump {
+                cmp,
+                dst,
+                a,
+                b,
+                target,
+                on,
+            } => {
+                let (x, y) = (&reg!(a), &reg!(b));
+                let r = match cmp {
+                    CmpOp::Eq => x == y,
+                    CmpOp::Neq => x != y,
+                    _ => {
+                        let o = cmp_vals(x, y);
+                        match cmp {
+                            CmpOp::Lt => o == Ordering::Less,
+                            CmpOp::Lte => o != Ordering::Greater,
+                            CmpOp::Gt => o == Ordering::Greater,
+                            _ => o != Ordering::Less,
+                        }
+                    }
+                };
+                put_bool(&mut reg!(dst), r);
+                // The branch at pc + 1 reads the Bool just written: it cannot fail.
+                if !TRACE && fuel > 0 {
+                    fuel -= 1;
+                    frame.pc = if r == *on { *target } else { frame.pc + 1 };
+                }
+            }
             Instr::JumpIf { cond, target } => match reg!(cond) {
                 Value::Bool(true) => frame.pc = *target,
                 Value::Bool(false) => {}

@@ -537,6 +537,22 @@ pub enum Instr {
     ProofScopeEnd {
         label: Str,
     },
+    /// Superinstruction: a comparison writing `dst` immediately followed by
+    /// `JUMP_IF`/`JUMP_IF_FALSE` on `dst` (kept at pc + 1). Runs both steps
+    /// when the budget allows two, else only the comparison.
+    CmpJump {
+        cmp: CmpOp,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+        target: u32,
+        on: bool,
+    },
+    /// Superinstruction: `JUMP` to a `LABEL`, running both steps when the
+    /// budget allows two.
+    JumpLabel {
+        target: u32,
+    },
     /// A process or distribution opcode, executed by the process layer from
     /// its raw operands.
     Proc {
@@ -546,6 +562,23 @@ pub enum Instr {
         flag: bool,
         int: i32,
     },
+}
+
+/// The comparison of a fused compare-and-branch superinstruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `LT`
+    Lt,
+    /// `LTE`
+    Lte,
+    /// `GT`
+    Gt,
+    /// `GTE`
+    Gte,
+    /// `EQ`
+    Eq,
+    /// `NEQ`
+    Neq,
 }
 
 /// An executable function.

@@ -154,11 +154,12 @@ fn lower(doc: ProgramDoc) -> Program {
                 .filter(|(_, i)| i.op == Opcode::Label)
                 .map(|(pc, i)| (i.str(0), pc as u32))
                 .collect();
-            let code = f
+            let mut code: Vec<Instr> = f
                 .instructions
                 .iter()
                 .map(|i| lower_instr(i, &labels, &function_index))
                 .collect();
+            fuse_superinstructions(&mut code, &f.instructions);
             Function {
                 id: Str::new(f.id.as_str()),
                 arity: f.arity as u32,
@@ -182,6 +183,47 @@ fn lower(doc: ProgramDoc) -> Program {
         performance_mode: doc.performance_mode,
         state_machines: doc.state_machines,
         digest,
+    }
+}
+
+/// Peephole fusion of hot pairs. The second instruction of a pair stays in
+/// place, so a fused instruction can always fall back to running alone, and
+/// step counts, traces and registers are exactly those of the unfused code.
+fn fuse_superinstructions(code: &mut [Instr], raw: &[RawInstr]) {
+    use crate::program::CmpOp;
+    for pc in 0..code.len() {
+        let fused = match (&code[pc], code.get(pc + 1)) {
+            (Instr::Jump { target }, _) if raw[*target as usize].op == Opcode::Label => {
+                Some(Instr::JumpLabel { target: *target })
+            }
+            (first, Some(Instr::JumpIf { cond, target } | Instr::JumpIfFalse { cond, target })) => {
+                let on = matches!(code[pc + 1], Instr::JumpIf { .. });
+                let cmp = match first {
+                    Instr::Lt { dst, a, b } => Some((CmpOp::Lt, *dst, *a, *b)),
+                    Instr::Lte { dst, a, b } => Some((CmpOp::Lte, *dst, *a, *b)),
+                    Instr::Gt { dst, a, b } => Some((CmpOp::Gt, *dst, *a, *b)),
+                    Instr::Gte { dst, a, b } => Some((CmpOp::Gte, *dst, *a, *b)),
+                    Instr::Eq { dst, a, b } => Some((CmpOp::Eq, *dst, *a, *b)),
+                    Instr::Neq { dst, a, b } => Some((CmpOp::Neq, *dst, *a, *b)),
+                    _ => None,
+                };
+                match cmp {
+                    Some((cmp, dst, a, b)) if dst == *cond => Some(Instr::CmpJump {
+                        cmp,
+                        dst,
+                        a,
+                        b,
+                        target: *target,
+                        on,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(f) = fused {
+            code[pc] = f;
+        }
     }
 }
 
