@@ -48,6 +48,36 @@ pub(crate) fn check_depth(core: &Core, v: &Value, op: &str) -> VmResult<()> {
     Ok(())
 }
 
+/// Checks a computed number or string against `maxIntBits` / `maxStringLength`.
+/// Small integers never reach here; this runs only on the general paths.
+#[cold]
+pub(crate) fn check_size(core: &Core, v: &Value, op: &str) -> VmResult<()> {
+    let max_bits = core.limits.max_int_bits.max(0) as usize;
+    let too_big = |i: &Int| matches!(i, Int::Big(_)) && i.bit_len() > max_bits;
+    let over = match v {
+        Value::Int(i) => too_big(i),
+        Value::Fixed(f) => too_big(&f.value),
+        Value::Rational(r) => too_big(&r.numerator) || too_big(&r.denominator),
+        Value::Str(s) => {
+            if s.len() as i64 > core.limits.max_string_length as i64 {
+                return Err(limit_err(
+                    ErrorCode::InvalidInstruction,
+                    format!("{op} exceeded maxStringLength"),
+                ));
+            }
+            false
+        }
+        _ => false,
+    };
+    if over {
+        return Err(limit_err(
+            ErrorCode::ArithmeticOverflow,
+            format!("{op} result exceeded maxIntBits ({max_bits})"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a list length against `maxListLength`.
 #[inline]
 pub(crate) fn check_list_len(core: &Core, len: usize, op: &str) -> VmResult<()> {
@@ -351,6 +381,7 @@ fn exec_fast<const TRACE: bool>(
                     }
                 }
                 let v = tri!(arith::binary(BinOp::Add, &reg!(a), &reg!(b)));
+                tri!(check_size(core, &v, "ADD"));
                 set!(dst, v);
             }
             Instr::Sub { dst, a, b } => {
@@ -362,6 +393,7 @@ fn exec_fast<const TRACE: bool>(
                     }
                 }
                 let v = tri!(arith::binary(BinOp::Sub, &reg!(a), &reg!(b)));
+                tri!(check_size(core, &v, "SUB"));
                 set!(dst, v);
             }
             Instr::Mul { dst, a, b } => {
@@ -373,10 +405,12 @@ fn exec_fast<const TRACE: bool>(
                     }
                 }
                 let v = tri!(arith::binary(BinOp::Mul, &reg!(a), &reg!(b)));
+                tri!(check_size(core, &v, "MUL"));
                 set!(dst, v);
             }
             Instr::Div { dst, mode, a, b } => {
                 let v = tri!(arith::binary(BinOp::Div(*mode), &reg!(a), &reg!(b)));
+                tri!(check_size(core, &v, "DIV"));
                 set!(dst, v);
             }
             Instr::Mod { dst, a, b } => {
@@ -942,8 +976,10 @@ fn exec_fast<const TRACE: bool>(
                     BuiltinKind::Db => tri!(crate::db::call(core, b, &argv)),
                     BuiltinKind::Input => tri!(input_builtin(core, b, &argv)),
                 };
-                if let Value::List(l) = &v {
-                    tri!(check_list_len(core, l.len(), b.id()));
+                match &v {
+                    Value::List(l) => tri!(check_list_len(core, l.len(), b.id())),
+                    Value::Int(Int::Big(_)) | Value::Str(_) => tri!(check_size(core, &v, b.id())),
+                    _ => {}
                 }
                 set!(dst, v);
             }

@@ -63,6 +63,8 @@ limits! {
     max_remote_nodes = "maxRemoteNodes", 1024, "Remote nodes tracked.";
     max_events_emitted = "maxEventsEmitted", 10_000, "Events emitted per run (and per batch).";
     max_effects_requested = "maxEffectsRequested", 10_000, "Effect intents requested per run (and per batch).";
+    max_int_bits = "maxIntBits", 4_194_304, "Bits of any integer (or Fixed/Rational part) a program computes (FinVM extension).";
+    max_string_length = "maxStringLength", 16_777_216, "UTF-8 bytes of any string a builtin returns (FinVM extension).";
 }
 
 impl Limits {
