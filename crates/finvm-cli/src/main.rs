@@ -5,7 +5,9 @@
 //! here panics visibly: the library runs on a worker thread behind
 //! `catch_unwind`, and a panic becomes an `InternalError` document.
 
+mod bench;
 mod effect_cmd;
+mod secure_cmd;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -48,6 +50,16 @@ enum Command {
     /// Drive the suspend/resume effect API.
     #[command(subcommand)]
     Effect(EffectCommand),
+    /// Seal a program, inputs, database or output with a project's data key (creating it with --new-grant).
+    Seal(secure_cmd::SealArgs),
+    /// Open an envelope with a grant and a key source.
+    Unseal(secure_cmd::UnsealArgs),
+    /// Give another passphrase or wallet access to a project's data key.
+    Grant(secure_cmd::GrantArgs),
+    /// Open a sealed program (and inputs) with a grant and a key source, then run it as `run` does.
+    RunSealed(secure_cmd::RunSealedArgs),
+    /// Run the benchmark workloads (reference HOST.md §11 plus the performance issue's); prints a table.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -119,6 +131,11 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => cmd_run(args),
         Some(Command::Validate { file }) => cmd_validate(&file),
         Some(Command::Effect(cmd)) => cmd_effect(cmd),
+        Some(Command::Seal(args)) => secure_cmd::seal(args),
+        Some(Command::Unseal(args)) => secure_cmd::unseal(args),
+        Some(Command::Grant(args)) => secure_cmd::add_grant(args),
+        Some(Command::RunSealed(args)) => secure_cmd::run_sealed(args),
+        Some(Command::Bench(args)) => bench::cmd_bench(args),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod arith;
 pub mod builtins;
 pub mod db;
 pub mod decode;
+pub mod effect;
 pub mod error;
 pub mod interp;
 pub mod limits;

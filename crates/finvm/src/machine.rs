@@ -279,6 +279,8 @@ pub struct Core {
     pub proof_truncated: bool,
     /// Current nesting of synchronous state-machine hooks.
     pub hook_depth: u32,
+    /// Indexes and table hashes derived from `__finvm.db` (never observable).
+    pub db_cache: crate::db::DbCache,
 }
 
 impl Core {
@@ -335,6 +337,9 @@ pub struct Machine {
     pub nodes: BTreeMap<Str, NodeInfo>,
     /// Number of processes not yet terminated.
     pub live: usize,
+    /// Scheduler indexes (sleepers, joiners, monitors, pid lookup); see
+    /// [`crate::process::sched`]. Rebuilt at the start of every run.
+    pub sched: crate::process::Sched,
 }
 
 /// How the run loop ends when nothing is ready.
@@ -379,6 +384,7 @@ impl Machine {
             proof: Vec::new(),
             proof_truncated: false,
             hook_depth: 0,
+            db_cache: Default::default(),
             program,
         };
         let mut by_pid = BTreeMap::new();
@@ -393,6 +399,7 @@ impl Machine {
             current: None,
             nodes: BTreeMap::new(),
             live: 1,
+            sched: Default::default(),
         })
     }
 
@@ -408,6 +415,7 @@ impl Machine {
 
     /// Runs until the program ends (`Full`) or nothing can run (`Quiesce`).
     pub fn run(&mut self, mode: Mode) -> VmResult<()> {
+        crate::process::rebuild_index(self);
         loop {
             let Some(slot) = self.ready.pop_front() else {
                 if mode == Mode::Full && matches!(self.procs[0].status, Status::Completed(_)) {
@@ -416,12 +424,8 @@ impl Machine {
                 if self.advance_tick() {
                     continue;
                 }
-                if mode == Mode::Full
-                    && self
-                        .procs
-                        .iter()
-                        .any(|p| matches!(p.status, Status::Waiting(_)))
-                {
+                // Between slices with an empty queue, every live process waits.
+                if mode == Mode::Full && self.live > 0 {
                     return err(
                         ErrorCode::ProcessDeadlock,
                         "All processes are waiting but no ready processes",
@@ -437,8 +441,14 @@ impl Machine {
                     if slot == 0 || e.code == ErrorCode::StepLimitExceeded {
                         return Err(e);
                     }
-                    // A runtime error fails only the spawned process.
-                    self.terminate(slot, Status::Failed(e));
+                    if self.procs[slot].status.is_terminal() {
+                        // Taken down by its failing instruction before the
+                        // error (e.g. an exit signal): finish that termination.
+                        self.finish_termination(slot);
+                    } else {
+                        // A runtime error fails only the spawned process.
+                        self.terminate(slot, Status::Failed(e));
+                    }
                 }
             }
             self.after_slice(slot)?;
@@ -471,59 +481,24 @@ impl Machine {
         }
     }
 
-    /// Wakes every process waiting to join `slot` (after each of its slices).
+    /// Wakes every process waiting to join `slot` (after each of its slices),
+    /// in ascending pid order (indexed: no table scan).
     pub fn wake_joiners(&mut self, slot: usize) {
-        let pid = self.procs[slot].pid.clone();
-        let waiting: Vec<usize> = self
-            .by_pid
-            .values()
-            .copied()
-            .filter(|s| matches!(&self.procs[*s].status, Status::Waiting(Wait::Process(t)) if *t == pid))
-            .collect();
-        for s in waiting {
-            self.procs[s].status = Status::Ready;
-            self.ready.push_back(s);
-        }
+        crate::process::sched::wake_joiners(self, slot);
     }
 
-    /// Advances the logical clock to the earliest sleeper and wakes it (and
-    /// every other sleeper due by then). False when nobody sleeps.
+    /// Advances the logical clock to the earliest sleeper and wakes every
+    /// sleeper due then, in ascending pid order (indexed: no table scan).
+    /// False when nobody sleeps.
     fn advance_tick(&mut self) -> bool {
-        let due = self
-            .procs
-            .iter()
-            .filter_map(|p| match p.status {
-                Status::Waiting(Wait::Tick(t)) => Some(t),
-                _ => None,
-            })
-            .min();
-        let Some(t) = due else { return false };
-        self.tick = t;
-        let woken: Vec<usize> = self
-            .by_pid
-            .values()
-            .copied()
-            .filter(|s| matches!(self.procs[*s].status, Status::Waiting(Wait::Tick(x)) if x <= t))
-            .collect();
-        for s in woken {
-            self.procs[s].status = Status::Ready;
-            self.ready.push_back(s);
-        }
-        true
+        crate::process::sched::advance_tick(self)
     }
 
-    /// Ends a process with a terminal status and notifies observers at once.
+    /// Ends a process with a terminal status and notifies observers at once
+    /// (nothing happens to a process that has already terminated).
     pub fn terminate(&mut self, slot: usize, status: Status) {
         debug_assert!(status.is_terminal());
-        if self.procs[slot].status.is_terminal() {
-            return;
-        }
-        if let Status::Completed(v) = &status {
-            self.procs[slot].result = Some(v.clone());
-        }
-        self.procs[slot].status = status;
-        self.live = self.live.saturating_sub(1);
-        crate::process::on_terminated(self, slot);
+        crate::process::terminate(self, slot, status);
     }
 
     /// The value printed as `result`: main's completion value, else its stored result, else unit.

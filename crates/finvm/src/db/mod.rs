@@ -1,16 +1,408 @@
 //! The in-VM database and cache builtins (`db.*`, `cache.*`), stored in state
-//! under `__finvm.db` / `__finvm.cache` (`DATABASE.md` §1–2).
+//! under `__finvm.db` / `__finvm.cache` (`DATABASE.md` §1–2, as amended by
+//! `DECISIONS.md`).
+//!
+//! The tables are ordinary state values, laid out exactly as the reference
+//! lays them out (so they appear byte for byte in outputs, snapshots and
+//! state hashes). What is derived from them — secondary indexes and the
+//! current table hash — lives in [`DbCache`] (in [`Core`]), which is never
+//! observable and is validated against the rows it was built from (see
+//! [`index`]).
+//!
+//! Cost: `insert`/`get`/`update`/`delete` are O(log n) and never copy a table
+//! (writes take the store out of the state map so `Rc::make_mut` works in
+//! place); an indexed query is proportional to the rows it returns; `db.hash`
+//! of a table unchanged since the last hash is O(1).
+//!
+//! Limits (`DECISIONS.md`: builtin state writes count toward
+//! `maxStateEntries`): a builtin write that would create a new top-level state
+//! key (`__finvm.db` or `__finvm.cache`) while the state already holds
+//! `maxStateEntries` keys fails exactly as `STATE_SET` of a new key would
+//! (`StatePathInvalid`). Rows, tables, namespaces and cache keys are not state
+//! keys and do not count (a table is bounded by `maxSteps`, one row per step).
+//! A row or cache value deeper than `maxValueDepth` is rejected
+//! (`InvalidInstruction: db.insert exceeded maxValueDepth`).
+
+mod index;
+mod query;
+mod table;
+#[cfg(test)]
+mod tests;
+
+pub use index::DbCache;
 
 use crate::builtins::Builtin;
 use crate::error::{vm_error, ErrorCode, VmResult};
+use crate::interp::check_depth;
 use crate::machine::Core;
-use crate::value::Value;
+use crate::value::canon::{canonical_into, sha256_hex};
+use crate::value::{Record, Str, Value};
+use index::{Candidates, Delta};
+use std::rc::Rc;
+use table::{close_store, open_store, put_table, read_table, take_table, DB_KEY};
+
+/// The state key of the cache.
+const CACHE_KEY: &str = "__finvm.cache";
 
 /// Calls a `db.*` or `cache.*` builtin.
 pub fn call(core: &mut Core, b: Builtin, args: &[Value]) -> VmResult<Value> {
-    let _ = (core, args);
-    Err(vm_error(
-        ErrorCode::UnknownBuiltin,
-        format!("Builtin {} v1 not found", b.id()),
-    ))
+    use Value::Str as S;
+    let mismatch = |msg: &str| Err(vm_error(ErrorCode::TypeMismatch, msg));
+    match b {
+        Builtin::DbInsert => match args {
+            [S(t), v] => insert(core, t, v),
+            _ => mismatch("db.insert/v1 expects (Table:String, Record:Value)"),
+        },
+        Builtin::DbGet => match args {
+            [S(t), S(id)] => {
+                let view = read_table(&core.state, t)?;
+                Ok(view.row(id).cloned().unwrap_or(Value::Unit))
+            }
+            _ => mismatch("db.get/v1 expects (Table:String, ID:String)"),
+        },
+        Builtin::DbUpdate => match args {
+            [S(t), S(id), v] => update(core, t, id, v),
+            _ => mismatch("db.update/v1 expects (Table:String, ID:String, Record:Value)"),
+        },
+        Builtin::DbDelete => match args {
+            [S(t), S(id)] => delete(core, t, id),
+            _ => mismatch("db.delete/v1 expects (Table:String, ID:String)"),
+        },
+        Builtin::DbQuery => match args {
+            [S(t), Value::Record(q), opts] => run_query(core, t, q, opts),
+            _ => mismatch("db.query/v1 expects (Table:String, Query:Record, Options:Record)"),
+        },
+        Builtin::DbCreateIndex => match args {
+            [S(t), S(f)] => create_index(core, t, f),
+            _ => mismatch("db.createIndex/v1 expects (Table:String, Field:String)"),
+        },
+        Builtin::DbHash => match args {
+            [S(t)] => hash(core, t),
+            _ => mismatch("db.hash/v1 expects (Table:String)"),
+        },
+        Builtin::CacheSet => match args {
+            [S(ns), S(k), v] => cache_set(core, ns, k, v),
+            _ => mismatch("cache.set/v1 expects (Namespace:String, Key:String, Value:Value)"),
+        },
+        Builtin::CacheGet => match args {
+            [S(ns), S(k)] => Ok(cache_namespace(&core.state, ns)
+                .and_then(|r| r.fields().get(k))
+                .cloned()
+                .unwrap_or(Value::Unit)),
+            _ => mismatch("cache.get/v1 expects (Namespace:String, Key:String)"),
+        },
+        Builtin::CacheDelete => match args {
+            [S(ns), S(k)] => cache_delete(core, ns, k),
+            _ => mismatch("cache.delete/v1 expects (Namespace:String, Key:String)"),
+        },
+        Builtin::CacheClear => match args {
+            [S(ns)] => cache_clear(core, ns),
+            _ => mismatch("cache.clear/v1 expects (Namespace:String)"),
+        },
+        _ => Err(vm_error(
+            ErrorCode::UnknownBuiltin,
+            format!("Builtin {} v1 not found", b.id()),
+        )),
+    }
+}
+
+/// Fails like `STATE_SET` of a new key when writing `key` would add a state
+/// entry beyond `maxStateEntries`.
+fn ensure_room(core: &Core, key: &str, op: &str) -> VmResult<()> {
+    if !core.state.contains_key(key)
+        && core.state.len() as i64 >= core.limits.max_state_entries as i64
+    {
+        return Err(vm_error(
+            ErrorCode::StatePathInvalid,
+            format!("{op} exceeded maxStateEntries"),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes table `t` with `edit` applied to its parts, keeping the cache in
+/// step. Every check must already have passed; `rows_before` identifies the
+/// rows before the write ([`table::TableView::rows_ptr`]). `edit` returns how
+/// the rows changed.
+fn write_table<'d>(
+    core: &mut Core,
+    t: &Str,
+    rows_before: Option<*const Record>,
+    edit: impl FnOnce(&mut table::TableParts) -> Delta<'d>,
+) {
+    let was_valid = core.db_cache.is_valid(t, rows_before);
+    let mut store = open_store(&mut core.state);
+    let mut parts = take_table(&mut store, t);
+    let delta = edit(&mut parts);
+    core.db_cache.after_write(t, was_valid, &parts.rows, delta);
+    put_table(&mut store, t, parts);
+    close_store(&mut core.state, store);
+}
+
+/// `"rec" ++ show nextId` (without going through `format!`).
+fn row_id(n: i32) -> Str {
+    let mut digits = [0u8; 10];
+    let mut k = digits.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(3 + 1 + digits.len() - k);
+    id.push_str("rec");
+    if n < 0 {
+        id.push('-');
+    }
+    id.extend(digits[k..].iter().map(|&d| d as char));
+    Str::new(id)
+}
+
+fn insert(core: &mut Core, t: &Str, row: &Value) -> VmResult<Value> {
+    check_depth(core, row, "db.insert")?;
+    let view = read_table(&core.state, t)?;
+    let id = row_id(view.next_id);
+    let rows_before = view.rows_ptr();
+    ensure_room(core, DB_KEY, "db.insert")?;
+    write_table(core, t, rows_before, |p| {
+        let rows = p.rows_mut();
+        let n = rows.len();
+        rows.insert(id.clone(), row.clone());
+        let added = rows.len() > n;
+        p.next_id += 1;
+        p.dirty = true;
+        p.hash_cache = None;
+        if added {
+            Delta::Insert { id: &id, new: row }
+        } else {
+            // A row with this id existed (possible only through state set
+            // from outside); its old value is gone, so rebuild.
+            Delta::Reset
+        }
+    });
+    Ok(Value::Str(id))
+}
+
+fn update(core: &mut Core, t: &Str, id: &Str, row: &Value) -> VmResult<Value> {
+    check_depth(core, row, "db.update")?;
+    let view = read_table(&core.state, t)?;
+    if view.row(id).is_none() {
+        // DECISIONS.md: a missing id writes nothing (no table is created).
+        return Ok(Value::Bool(false));
+    }
+    let rows_before = view.rows_ptr();
+    write_table(core, t, rows_before, |p| {
+        let rows = p.rows_mut();
+        let old = rows.fields().get(id).cloned();
+        rows.insert(id.clone(), row.clone());
+        p.dirty = true;
+        p.hash_cache = None;
+        Delta::Put { id, old, new: row }
+    });
+    Ok(Value::Bool(true))
+}
+
+fn delete(core: &mut Core, t: &Str, id: &Str) -> VmResult<Value> {
+    let view = read_table(&core.state, t)?;
+    if view.row(id).is_none() {
+        return Ok(Value::Bool(false));
+    }
+    let rows_before = view.rows_ptr();
+    write_table(core, t, rows_before, |p| {
+        let old = p.rows_mut().remove(id.as_str());
+        p.dirty = true;
+        p.hash_cache = None;
+        match old {
+            Some(old) => Delta::Remove { id, old },
+            None => Delta::None,
+        }
+    });
+    Ok(Value::Bool(true))
+}
+
+fn create_index(core: &mut Core, t: &Str, field: &Str) -> VmResult<Value> {
+    let rows_before = read_table(&core.state, t)?.rows_ptr();
+    ensure_room(core, DB_KEY, "db.createIndex")?;
+    write_table(core, t, rows_before, |p| {
+        Rc::make_mut(&mut p.indexes).insert(field.clone(), Value::Bool(true));
+        Delta::None
+    });
+    // Build the index now; writes keep it current from here on.
+    let view = read_table(&core.state, t)?;
+    let rows = view.rows.expect("written table has rows").clone();
+    core.db_cache.entry(t, &rows).ensure_index(&rows, field);
+    Ok(Value::Unit)
+}
+
+fn run_query(core: &mut Core, t: &Str, q: &Record, opts: &Value) -> VmResult<Value> {
+    let view = read_table(&core.state, t)?;
+    let q = query::parse_query(q)?;
+    let opts = query::parse_options(opts)?;
+    let Some(rows) = view.rows.cloned() else {
+        return Ok(Value::list(Vec::new()));
+    };
+    let markers = view.indexes.cloned();
+    let tc = core.db_cache.entry(t, &rows);
+    if let Some(markers) = &markers {
+        for (field, _) in &q.conds {
+            if matches!(markers.fields().get(field), Some(Value::Bool(true))) {
+                tc.ensure_index(&rows, field);
+            }
+        }
+    }
+    let needed = opts.needed().unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    let mut take = |row: &Value| {
+        if q.matches(row) {
+            out.push(row.clone());
+        }
+        out.len() < needed
+    };
+    match index::candidates(&q, tc, rows.len()) {
+        Candidates::Scan => {
+            for row in rows.fields().values() {
+                if !take(row) {
+                    break;
+                }
+            }
+        }
+        Candidates::Set(ids) => {
+            for id in ids {
+                if let Some(row) = rows.fields().get(id) {
+                    if !take(row) {
+                        break;
+                    }
+                }
+            }
+        }
+        Candidates::Ids(ids) => {
+            for id in &ids {
+                if let Some(row) = rows.fields().get(id) {
+                    if !take(row) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(Value::list(opts.finish(out)))
+}
+
+/// Lowercase hex SHA-256 of the canonical text of a rows record.
+fn rows_hash(rows: &Rc<Record>) -> Str {
+    let mut text = String::new();
+    canonical_into(&Value::Record(rows.clone()), &mut text);
+    Str::new(sha256_hex(&text))
+}
+
+/// `db.hash`: always the hash of the current rows (`DECISIONS.md`); the
+/// table's `hashCache`/`dirtyHash` are kept as the reference keeps them
+/// (written when they do not already say exactly this hash).
+fn hash(core: &mut Core, t: &Str) -> VmResult<Value> {
+    let view = read_table(&core.state, t)?;
+    let h = match view.rows.cloned() {
+        Some(rows) => {
+            let tc = core.db_cache.entry(t, &rows);
+            match &tc.hash {
+                Some(h) => h.clone(),
+                None => {
+                    let h = rows_hash(&rows);
+                    tc.hash = Some(h.clone());
+                    h
+                }
+            }
+        }
+        None => rows_hash(&Rc::new(Record::new())),
+    };
+    let view = read_table(&core.state, t)?;
+    let up_to_date = view.exists && !view.dirty && view.hash_cache == Some(&h);
+    if !up_to_date {
+        let rows_before = view.rows_ptr();
+        ensure_room(core, DB_KEY, "db.hash")?;
+        write_table(core, t, rows_before, |p| {
+            p.dirty = false;
+            p.hash_cache = Some(h.clone());
+            Delta::None
+        });
+        // The rows did not change (or were absent and are now `{}`), so `h`
+        // is still their hash.
+        let rows = read_table(&core.state, t)?
+            .rows
+            .expect("written table has rows")
+            .clone();
+        core.db_cache
+            .entry(t, &rows)
+            .hash
+            .get_or_insert_with(|| h.clone());
+    }
+    Ok(Value::Str(h))
+}
+
+// ---------------------------------------------------------------------------
+// cache.*: state["__finvm.cache"] = {namespace: {key: value}}. Reads are
+// lenient (a missing or non-record store or namespace reads as empty).
+
+fn cache_namespace<'a>(
+    state: &'a std::collections::BTreeMap<Str, Value>,
+    ns: &Str,
+) -> Option<&'a Record> {
+    match state.get(CACHE_KEY) {
+        Some(Value::Record(c)) => c.fields().get(ns).and_then(Value::as_record),
+        _ => None,
+    }
+}
+
+/// Applies `edit` to namespace `ns` (created empty if needed) and writes it
+/// back.
+fn cache_write<R>(core: &mut Core, ns: &Str, edit: impl FnOnce(&mut Record) -> R) -> R {
+    let mut store = match core.state.get_mut(CACHE_KEY).map(std::mem::take) {
+        Some(Value::Record(rc)) => Rc::unwrap_or_clone(rc),
+        _ => Record::new(),
+    };
+    let mut space = match store.remove(ns.as_str()) {
+        Some(Value::Record(rc)) => Rc::unwrap_or_clone(rc),
+        _ => Record::new(),
+    };
+    let r = edit(&mut space);
+    store.insert(ns.clone(), Value::record(space));
+    let v = Value::record(store);
+    match core.state.get_mut(CACHE_KEY) {
+        Some(slot) => *slot = v,
+        None => {
+            core.state.insert(Str::new(CACHE_KEY), v);
+        }
+    }
+    r
+}
+
+fn cache_set(core: &mut Core, ns: &Str, k: &Str, v: &Value) -> VmResult<Value> {
+    check_depth(core, v, "cache.set")?;
+    ensure_room(core, CACHE_KEY, "cache.set")?;
+    cache_write(core, ns, |space| space.insert(k.clone(), v.clone()));
+    Ok(Value::Bool(true))
+}
+
+/// Kept from the reference: the namespace is written back (created empty)
+/// even when the key did not exist.
+fn cache_delete(core: &mut Core, ns: &Str, k: &Str) -> VmResult<Value> {
+    ensure_room(core, CACHE_KEY, "cache.delete")?;
+    let existed = cache_write(core, ns, |space| space.remove(k.as_str()).is_some());
+    Ok(Value::Bool(existed))
+}
+
+/// `DECISIONS.md`: returns true and removes the namespace. Without a
+/// `__finvm.cache` entry there is nothing to remove and state is unchanged.
+fn cache_clear(core: &mut Core, ns: &Str) -> VmResult<Value> {
+    if let Some(slot) = core.state.get_mut(CACHE_KEY) {
+        let mut store = match std::mem::take(slot) {
+            Value::Record(rc) => Rc::unwrap_or_clone(rc),
+            _ => Record::new(),
+        };
+        store.remove(ns.as_str());
+        *slot = Value::record(store);
+    }
+    Ok(Value::Bool(true))
 }
