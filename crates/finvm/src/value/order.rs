@@ -21,6 +21,11 @@ pub fn cmp_utf16(a: &str, b: &str) -> Ordering {
     if i == n {
         return ab.len().cmp(&bb.len());
     }
+    // Below U+E000 (every ASCII byte, every lead byte under 0xEE) byte order
+    // is UTF-16 order.
+    if ab[i] < 0xEE && bb[i] < 0xEE {
+        return ab[i].cmp(&bb[i]);
+    }
     // back up to the start of the differing characters
     while !a.is_char_boundary(i) {
         i -= 1;
