@@ -10,7 +10,7 @@
 
 use crate::machine::{Machine, MonitorTarget, Status, Wait};
 use crate::value::Str;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The scheduler's indexes over the process table.
 #[derive(Clone, Debug, Default)]
@@ -18,10 +18,10 @@ pub struct Sched {
     /// Sleepers as (wake tick, pid, slot): ascending tick, then pid.
     pub(crate) sleepers: BTreeSet<(i64, Str, usize)>,
     /// Target slot → its joiners as (pid, slot), in ascending pid order.
-    pub(crate) joiners: HashMap<usize, BTreeSet<(Str, usize)>>,
+    pub(crate) joiners: BTreeMap<usize, BTreeSet<(Str, usize)>>,
     /// Target slot → local monitors on it as (observer pid, ref, observer
     /// slot): ascending observer pid, then ref (the DOWN delivery order).
-    pub(crate) monitored_by: HashMap<usize, BTreeSet<(Str, Str, usize)>>,
+    pub(crate) monitored_by: BTreeMap<usize, BTreeSet<(Str, Str, usize)>>,
     /// Spawn number n → slot of `p<n>` (`usize::MAX` when unknown).
     pub(crate) seq_slots: Vec<usize>,
 }
