@@ -258,10 +258,8 @@ fn max_value_depth_is_checked_where_values_are_built() {
     );
 }
 
-/// `COMPATIBILITY.md` lists batch appends among the builders checked against
-/// `maxValueDepth`; the interpreter does not check them yet.
+/// Batch appends are among the builders checked against `maxValueDepth`.
 #[test]
-#[ignore = "EVENT_BATCH_APPEND / EFFECT_BATCH_APPEND do not check maxValueDepth yet (reported)"]
 fn max_value_depth_applies_to_batch_appends() {
     for (op, new, batch) in [
         ("EVENT_BATCH_APPEND", "EVENT_NEW", "EVENT_BATCH_NEW"),
@@ -481,6 +479,59 @@ fn fixed_rescales_beyond_100000_digits_are_arithmetic_overflow() {
     assert_fails(
         &add(100_001),
         "ArithmeticOverflow: Fixed scale shift 100001 is too large",
+    );
+}
+
+#[test]
+fn int_and_string_size_limits() {
+    let big = json!([{"int": "100000000000000000000"}]); // 67 bits
+    let square = |op: Value, limit: i64| {
+        with_limits(
+            prog(
+                2,
+                big.clone(),
+                json!([["LOAD_CONST", 0, 0], op, ["RETURN", 1]]),
+            ),
+            json!({ "maxIntBits": limit }),
+        )
+    };
+    assert_fails(
+        &square(json!(["MUL", 1, 0, 0]), 100),
+        "ArithmeticOverflow: MUL result exceeded maxIntBits (100)",
+    );
+    assert_fails(
+        &square(json!(["CALL_BUILTIN", 1, "bigint.mul@1", [0, 0]]), 100),
+        "ArithmeticOverflow: bigint.mul result exceeded maxIntBits (100)",
+    );
+    assert_completes(
+        &square(json!(["MUL", 1, 0, 0]), 200),
+        json!({"int": "10000000000000000000000000000000000000000"}),
+    );
+    // Integers that fit in 64 bits always pass.
+    let program = with_limits(
+        prog(
+            2,
+            json!([1000]),
+            json!([["LOAD_CONST", 0, 0], ["MUL", 1, 0, 0], ["RETURN", 1]]),
+        ),
+        json!({"maxIntBits": 0}),
+    );
+    assert_completes(&program, json!({"int": "1000000"}));
+    let program = with_limits(
+        prog(
+            2,
+            json!(["abcdef"]),
+            json!([
+                ["LOAD_CONST", 0, 0],
+                ["CALL_BUILTIN", 1, "str.concat@1", [0, 0]],
+                ["RETURN", 1]
+            ]),
+        ),
+        json!({"maxStringLength": 10}),
+    );
+    assert_fails(
+        &program,
+        "InvalidInstruction: str.concat exceeded maxStringLength",
     );
 }
 

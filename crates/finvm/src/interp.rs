@@ -1205,7 +1205,9 @@ fn batch_append(core: &Core, batch: &Value, item: &Value, event: bool) -> VmResu
     check_list_len(core, l.len() + 1, op)?;
     let mut nl: List = (**l).clone();
     nl.push(item.clone());
-    Ok(Value::List(Rc::new(nl)))
+    let v = Value::List(Rc::new(nl));
+    check_depth(core, &v, op)?;
+    Ok(v)
 }
 
 /// `EFFECT_AWAIT`: validates the intent, appends the tagged intent, returns the key.
