@@ -43,6 +43,14 @@ impl Str {
     }
 }
 
+/// True when comparing `k` with any string by bytes gives the same answer as
+/// comparing by UTF-16 code units: `k` has no character at or above U+E000.
+/// Lookups of such keys may use `str`'s order (the `Borrow<str>` of [`Str`]).
+#[inline]
+pub fn byte_order_is_utf16_order(k: &str) -> bool {
+    k.bytes().all(|b| b < 0xEE)
+}
+
 /// Length of a string in UTF-16 code units.
 pub fn utf16_len(s: &str) -> usize {
     if s.is_ascii() {
@@ -104,11 +112,49 @@ impl std::borrow::Borrow<str> for Str {
     }
 }
 
+/// The cached depth of a container: the deepest child and how many children
+/// have that depth, so removing one of several deepest children is O(1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Depth {
+    max: u32,
+    at_max: u32,
+}
+
+impl Depth {
+    fn of(children: impl Iterator<Item = u32>) -> Depth {
+        let mut d = Depth::default();
+        for c in children {
+            d.add(c);
+        }
+        d
+    }
+
+    #[inline]
+    fn add(&mut self, d: u32) {
+        if d > self.max || self.at_max == 0 {
+            self.max = d;
+            self.at_max = 1;
+        } else if d == self.max {
+            self.at_max += 1;
+        }
+    }
+
+    /// Forgets a child of depth `d`; true when the maximum must be recomputed.
+    #[inline]
+    fn remove(&mut self, d: u32) -> bool {
+        if d == self.max && self.at_max > 0 {
+            self.at_max -= 1;
+            return self.at_max == 0;
+        }
+        false
+    }
+}
+
 /// A list value with its cached nesting depth.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct List {
     items: Vec<Value>,
-    depth: u32,
+    depth: Depth,
 }
 
 impl List {
@@ -119,7 +165,7 @@ impl List {
 
     /// A list of the given items.
     pub fn from_vec(items: Vec<Value>) -> List {
-        let depth = items.iter().map(Value::depth).max().unwrap_or(0);
+        let depth = Depth::of(items.iter().map(Value::depth));
         List { items, depth }
     }
 
@@ -147,24 +193,23 @@ impl List {
 
     /// Appends an element.
     pub fn push(&mut self, v: Value) {
-        self.depth = self.depth.max(v.depth());
+        self.depth.add(v.depth());
         self.items.push(v);
     }
 
     /// Replaces element `i` (which must exist).
     pub fn set(&mut self, i: usize, v: Value) {
+        let nd = v.depth();
         let old = std::mem::replace(&mut self.items[i], v);
-        let nd = self.items[i].depth();
-        if nd >= self.depth {
-            self.depth = nd;
-        } else if old.depth() == self.depth {
-            self.depth = self.items.iter().map(Value::depth).max().unwrap_or(0);
+        self.depth.add(nd);
+        if self.depth.remove(old.depth()) {
+            self.depth = Depth::of(self.items.iter().map(Value::depth));
         }
     }
 
     /// Depth of the list value itself (1 + deepest element).
     pub fn depth(&self) -> u32 {
-        self.depth + 1
+        self.depth.max + 1
     }
 }
 
@@ -172,7 +217,7 @@ impl List {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Map {
     entries: BTreeMap<Value, Value>,
-    depth: u32,
+    depth: Depth,
 }
 
 impl Map {
@@ -203,9 +248,10 @@ impl Map {
 
     /// Inserts or replaces.
     pub fn insert(&mut self, k: Value, v: Value) {
-        self.depth = self.depth.max(k.depth()).max(v.depth());
+        let kd = k.depth();
+        self.depth.add(kd.max(v.depth()));
         if let Some(old) = self.entries.insert(k, v) {
-            if old.depth() == self.depth {
+            if self.depth.remove(kd.max(old.depth())) {
                 self.recompute();
             }
         }
@@ -214,24 +260,19 @@ impl Map {
     /// Removes a key.
     pub fn remove(&mut self, k: &Value) -> Option<Value> {
         let old = self.entries.remove(k)?;
-        if old.depth() == self.depth || k.depth() == self.depth {
+        if self.depth.remove(k.depth().max(old.depth())) {
             self.recompute();
         }
         Some(old)
     }
 
     fn recompute(&mut self) {
-        self.depth = self
-            .entries
-            .iter()
-            .map(|(k, v)| k.depth().max(v.depth()))
-            .max()
-            .unwrap_or(0);
+        self.depth = Depth::of(self.entries.iter().map(|(k, v)| k.depth().max(v.depth())));
     }
 
     /// Depth of the map value itself.
     pub fn depth(&self) -> u32 {
-        self.depth + 1
+        self.depth.max + 1
     }
 }
 
@@ -249,7 +290,7 @@ impl FromIterator<(Value, Value)> for Map {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Record {
     fields: BTreeMap<Str, Value>,
-    depth: u32,
+    depth: Depth,
 }
 
 impl Record {
@@ -275,14 +316,18 @@ impl Record {
 
     /// Looks a field up.
     pub fn get(&self, k: &str) -> Option<&Value> {
-        self.fields.get(k)
+        if byte_order_is_utf16_order(k) {
+            self.fields.get(k)
+        } else {
+            self.fields.get(&Str::new(k))
+        }
     }
 
     /// Inserts or replaces a field.
     pub fn insert(&mut self, k: Str, v: Value) {
-        self.depth = self.depth.max(v.depth());
+        self.depth.add(v.depth());
         if let Some(old) = self.fields.insert(k, v) {
-            if old.depth() == self.depth {
+            if self.depth.remove(old.depth()) {
                 self.recompute();
             }
         }
@@ -290,20 +335,24 @@ impl Record {
 
     /// Removes a field.
     pub fn remove(&mut self, k: &str) -> Option<Value> {
-        let old = self.fields.remove(k)?;
-        if old.depth() == self.depth {
+        let old = if byte_order_is_utf16_order(k) {
+            self.fields.remove(k)?
+        } else {
+            self.fields.remove(&Str::new(k))?
+        };
+        if self.depth.remove(old.depth()) {
             self.recompute();
         }
         Some(old)
     }
 
     fn recompute(&mut self) {
-        self.depth = self.fields.values().map(Value::depth).max().unwrap_or(0);
+        self.depth = Depth::of(self.fields.values().map(Value::depth));
     }
 
     /// Depth of the record value itself.
     pub fn depth(&self) -> u32 {
-        self.depth + 1
+        self.depth.max + 1
     }
 }
 
