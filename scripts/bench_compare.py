@@ -160,7 +160,7 @@ def machine_info() -> dict:
         "git": git + (" (with uncommitted changes)" if dirty.strip() else ""),
         "versions": {
             "rustc": tool_version(["rustc", "--version"]),
-            "Lua 5.4": tool_version(["lua5.4", "-v"]),
+            "Lua 5.4": tool_version(["lua5.4", "-v"]).split("  Copyright")[0],
             "CPython": tool_version([sys.executable, "--version"]),
             "Node": tool_version(["node", "--version"]),
             "Erlang/OTP": erl,
@@ -368,16 +368,18 @@ def build_comparisons(finvm_rows, peers, metric):
         for p in peers:
             if p["workload"] != base_name(r["name"]):
                 continue
-            ft, pt = finvm_time(r, metric), peer_time(p, metric)
+            # A peer that only has wall time (the DB scripts) is compared on wall time.
+            m = "wall" if metric == "cpu" and p["cpu"] is None and p["wall"] is not None else metric
+            ft, pt = finvm_time(r, m), peer_time(p, m)
             comps.append({"workload": r["name"], "peer": p["peer"], "finvm": ft, "peer_t": pt,
                           "ratio": ft / pt if ft and pt else None, "peer_status": p["status"],
-                          "detail": p["detail"]})
+                          "detail": p["detail"], "metric": m})
     small, trace = by_name.get("A-small"), by_name.get("TRACE")
     if small and trace:
         ft, pt = finvm_time(trace, metric), finvm_time(small, metric)
         comps.append({"workload": "TRACE", "peer": "FinVM A-small", "finvm": ft, "peer_t": pt,
                       "ratio": ft / pt if ft and pt else None, "peer_status": small["status"],
-                      "detail": ""})
+                      "detail": "", "metric": metric})
     return comps
 
 
@@ -386,7 +388,8 @@ def target_rows(comps, finvm_rows):
     for workload, peer, limit, text in TARGETS:
         c = next((c for c in comps if c["workload"] == workload and c["peer"] == peer), None)
         ratio = c["ratio"] if c else None
-        out.append({"target": text, "workload": workload, "peer": peer, "limit": limit,
+        out.append({"target": text + (" (wall time)" if c and c["metric"] != "cpu" else ""),
+                    "workload": workload, "peer": peer, "limit": limit,
                     "ratio": ratio, "met": None if ratio is None else ratio <= limit,
                     "finvm": c["finvm"] if c else None, "peer_t": c["peer_t"] if c else None})
     by_name = {r["name"]: r for r in finvm_rows}
@@ -421,7 +424,7 @@ def chart_svg(targets, info, metric) -> str:
     rows = [t for t in targets if t.get("ratio") is not None]
     W, left, right, top, bar_h, gap = 900, 300, 80, 70, 22, 10
     H = top + len(rows) * (bar_h + gap) + 60
-    lo, hi = 0.01, 100.0
+    lo, hi = 0.1, 10.0
     for t in rows:
         while t["ratio"] > hi / 1.5:
             hi *= 10
@@ -442,7 +445,7 @@ def chart_svg(targets, info, metric) -> str:
            f'FinVM time / peer time ({e(metric)} time, median; log scale; lower is better)</text>',
            f'<text x="{W / 2}" y="44" text-anchor="middle" fill="#555">'
            f'{e(info["date"])} · {info["nproc"]} × {e(info["cpu"])} · FinVM {e(info["git"])} · '
-           f'black tick = target</text>']
+           f'black tick = target; green = target met</text>']
     decade = lo
     while decade <= hi * 1.0001:
         gx = x(decade)
@@ -452,20 +455,30 @@ def chart_svg(targets, info, metric) -> str:
         label = f"{decade:g}×"
         out.append(f'<text x="{gx:.1f}" y="{H - 32}" text-anchor="middle" fill="#555">{label}</text>')
         decade *= 10
+    for minor in (0.2, 0.5, 2, 5):
+        m = lo * minor
+        while m < hi:
+            out.append(f'<line x1="{x(m):.1f}" y1="{top - 8}" x2="{x(m):.1f}" y2="{H - 50}" '
+                       f'stroke="#f0f0f0" stroke-width="1"/>')
+            m *= 10
     out.append(f'<text x="{left + plot_w / 2}" y="{H - 12}" text-anchor="middle" fill="#555">'
                f'← FinVM faster · FinVM slower →</text>')
     for i, t in enumerate(rows):
         y = top + i * (bar_h + gap)
         color = "#2e7d32" if t["met"] else "#c62828"
-        x0, x1 = x(lo), x(t["ratio"])
+        # Bars grow from 1× (equal speed): leftwards FinVM is faster.
+        x0, x1 = sorted((x(1.0), x(t["ratio"])))
         out.append(f'<text x="{left - 8}" y="{y + bar_h * 0.7:.1f}" text-anchor="end">'
-                   f'{e(t["workload"])} vs {e(t["peer"])}</text>')
+                   f'{e(t["workload"])} vs {e(t["peer"])}'
+                   f'{" (wall)" if "(wall time)" in t["target"] else ""}</text>')
         out.append(f'<rect x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 1):.1f}" height="{bar_h}" '
                    f'fill="{color}" opacity="0.85"/>')
         tx = x(t["limit"])
         out.append(f'<line x1="{tx:.1f}" y1="{y - 3}" x2="{tx:.1f}" y2="{y + bar_h + 3}" '
                    f'stroke="#000" stroke-width="2.5"/>')
         out.append(f'<text x="{x1 + 6:.1f}" y="{y + bar_h * 0.7:.1f}">{fmt_ratio(t["ratio"])}×</text>')
+        out.append(f'<text x="{W - 6}" y="{y + bar_h * 0.7:.1f}" text-anchor="end" fill="#555">'
+                   f'{"met" if t["met"] else "not met"}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -539,7 +552,9 @@ def markdown(info, finvm_rows, peers, comps, targets, cg, metric, runs, old_note
         L.append(f"| {w} | {fmt_s(ft)} | " + " | ".join(cells) + " |")
     L.append("")
     L.append("Each cell: ratio FinVM/peer (peer's median time). Empty: the peer has no such "
-             "workload (Lua, CPython and Node have no processes; Lua has no big integers).")
+             "workload (Lua, CPython and Node have no processes; Lua has no big integers). "
+             "The DB peers time themselves in wall-clock only, so the DB ratios use wall time "
+             "on both sides.")
     bad = [p for p in peers if p["status"] not in ("ok",)]
     if bad:
         L.append("")

@@ -77,14 +77,20 @@ struct Ops {
     unit: &'static str,
 }
 
+/// Produces a workload's program text, given a directory to look in (`None`:
+/// the program file does not exist there).
+type ProgramSource = Box<dyn Fn(&Path) -> Result<Option<String>, String>>;
+/// Verifies a finished run.
+type Check = Box<dyn Fn(&Machine) -> Result<(), String>>;
+
 /// One benchmark: a program, run options, and a check of the finished machine.
 struct Workload {
     name: &'static str,
     about: &'static str,
     ops: Ops,
     opts: RunOptions,
-    program: Box<dyn Fn(&Path) -> Result<Option<String>, String>>,
-    check: Box<dyn Fn(&Machine) -> Result<(), String>>,
+    program: ProgramSource,
+    check: Check,
 }
 
 fn trace_opts() -> RunOptions {
@@ -101,7 +107,7 @@ fn perf_opts() -> RunOptions {
     }
 }
 
-fn generated(text: String) -> Box<dyn Fn(&Path) -> Result<Option<String>, String>> {
+fn generated(text: String) -> ProgramSource {
     Box::new(move |_| Ok(Some(text.clone())))
 }
 
@@ -117,11 +123,7 @@ fn encoded(v: &Value) -> String {
 
 /// Checks the main result (as its JSON encoding), and optionally exact steps
 /// and state entries.
-fn expect(
-    result: String,
-    steps: Option<u64>,
-    state: Vec<(&'static str, String)>,
-) -> Box<dyn Fn(&Machine) -> Result<(), String>> {
+fn expect(result: String, steps: Option<u64>, state: Vec<(&'static str, String)>) -> Check {
     Box::new(move |m| {
         let got = encoded(&m.main_result());
         if got != result {
@@ -672,7 +674,10 @@ pub fn cmd_bench(args: BenchArgs) -> ExitCode {
         table(&rows)
     };
     let _ = io::stdout().lock().write_all(out.as_bytes());
-    if rows.iter().all(|r| r.status == "ok" || r.status == "skipped") {
+    if rows
+        .iter()
+        .all(|r| r.status == "ok" || r.status == "skipped")
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -974,7 +979,13 @@ fn table(rows: &[Row]) -> String {
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
-        .map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            cells
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for (i, r) in cells.iter().enumerate() {

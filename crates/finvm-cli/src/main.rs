@@ -7,6 +7,7 @@
 
 mod bench;
 mod effect_cmd;
+mod host_cmd;
 mod secure_cmd;
 
 use std::ffi::OsString;
@@ -60,6 +61,13 @@ enum Command {
     RunSealed(secure_cmd::RunSealedArgs),
     /// Run the benchmark workloads (reference HOST.md §11 plus the performance issue's); prints a table.
     Bench(bench::BenchArgs),
+    /// Run a program with real effects (HTTP, log, db, transport), journaling every result durably; resumes an existing journal.
+    Live(host_cmd::LiveArgs),
+    /// Re-run a program from its journal with no I/O; strict: the first divergence is an error.
+    Replay(host_cmd::ReplayArgs),
+    /// Inspect or settle an effect journal.
+    #[command(subcommand)]
+    Journal(host_cmd::JournalCommand),
 }
 
 #[derive(Args)]
@@ -136,6 +144,9 @@ fn main() -> ExitCode {
         Some(Command::Grant(args)) => secure_cmd::add_grant(args),
         Some(Command::RunSealed(args)) => secure_cmd::run_sealed(args),
         Some(Command::Bench(args)) => bench::cmd_bench(args),
+        Some(Command::Live(args)) => host_cmd::live(args),
+        Some(Command::Replay(args)) => host_cmd::replay(args),
+        Some(Command::Journal(cmd)) => host_cmd::journal_cmd(cmd),
     }
 }
 

@@ -284,7 +284,9 @@ fn recipient_of_key(key: &KeySource) -> Result<Option<Recipient>, Failure> {
     } else if key.passphrase_prompt {
         Some(Recipient::Passphrase(PassphraseProvider::prompt(true)?))
     } else if let Some(path) = &key.wallet_key_file {
-        Some(Recipient::Wallet(WalletKeyProvider::from_hex_file(path)?.public_key()))
+        Some(Recipient::Wallet(
+            WalletKeyProvider::from_hex_file(path)?.public_key(),
+        ))
     } else {
         None
     })
@@ -298,22 +300,33 @@ fn read_grant(path: &Path) -> Result<Grant, Failure> {
     Ok(Grant::parse(&read(path)?)?)
 }
 
-/// Writes `text` plus a newline to `path` through a temporary file renamed
-/// into place, with mode 0600 on Unix; `exclusive` refuses an existing file.
+/// Writes `text` plus a newline to `path` with mode 0600 on Unix. A plain
+/// write goes through a temporary file renamed into place; an `exclusive`
+/// one creates the file itself and refuses an existing one (a grant is
+/// never replaced). A failed write leaves nothing behind.
 fn write_file(path: &Path, text: &str, exclusive: bool) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure(format!("cannot write '{}': {}", path.display(), e.kind()));
+    let fail =
+        |e: std::io::Error| Failure(format!("cannot write '{}': {}", path.display(), e.kind()));
     if exclusive && path.exists() {
         return Err(Failure(format!(
             "'{}' exists; refusing to replace a grant (the data key it holds would be lost)",
             path.display()
         )));
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let name = path.file_name().ok_or_else(|| Failure(format!("'{}' is not a file path", path.display())))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.map_or_else(|| PathBuf::from(&tmp_name), |d| d.join(&tmp_name));
+    let target = if exclusive {
+        path.to_path_buf()
+    } else {
+        let name = path
+            .file_name()
+            .ok_or_else(|| Failure(format!("'{}' is not a file path", path.display())))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp{}", std::process::id()));
+        match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => dir.join(tmp_name),
+            None => PathBuf::from(tmp_name),
+        }
+    };
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -321,21 +334,20 @@ fn write_file(path: &Path, text: &str, exclusive: bool) -> Result<(), Failure> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let result = opts.open(&tmp).and_then(|mut f| {
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()
-    });
-    let result = result.and_then(|()| {
-        if exclusive {
-            // Fails if the grant appeared meanwhile; never replaces one.
-            fs::hard_link(&tmp, path).and_then(|()| fs::remove_file(&tmp))
-        } else {
-            fs::rename(&tmp, path)
-        }
-    });
+    let mut file = opts.open(&target).map_err(fail)?;
+    let result = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            if exclusive {
+                Ok(())
+            } else {
+                fs::rename(&target, path)
+            }
+        });
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(&target);
     }
     result.map_err(fail)
 }
@@ -366,7 +378,8 @@ fn plaintext_for(target: Target, text: &str) -> Result<String, Failure> {
         Target::Inputs => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v @ serde_json::Value::Object(_)) => Ok(v.to_string()),
             _ => Err(Failure(
-                "inputs must be a JSON object of tagless values, e.g. {\"x\":{\"int\":\"42\"}}".into(),
+                "inputs must be a JSON object of tagless values, e.g. {\"x\":{\"int\":\"42\"}}"
+                    .into(),
             )),
         },
         _ => Ok(text.to_string()),
@@ -381,14 +394,19 @@ pub fn seal(args: SealArgs) -> ExitCode {
 fn seal_inner(args: SealArgs) -> Result<(), Failure> {
     // Read the plaintext first: no key is created for a file that cannot be sealed.
     let plaintext = match (&args.target, &args.file) {
-        (Some(target), Some(file)) => Some((Target::from(*target), plaintext_for((*target).into(), &read(file)?)?)),
+        (Some(target), Some(file)) => Some((
+            Target::from(*target),
+            plaintext_for((*target).into(), &read(file)?)?,
+        )),
         _ => None,
     };
     let dek = if let Some(path) = &args.new_grant {
         let recipient = match &args.wallet_pub {
             Some(public) => {
                 if provider_given(&args.key) {
-                    return Err(Failure("--wallet-pub and a key source cannot be combined".into()));
+                    return Err(Failure(
+                        "--wallet-pub and a key source cannot be combined".into(),
+                    ));
                 }
                 Recipient::Wallet(grant::parse_public_key(public)?)
             }
@@ -500,7 +518,9 @@ fn unseal_inner(args: UnsealArgs) -> Result<(), Failure> {
         Some(path) => write_file(path, &plaintext, false),
         None => {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(plaintext.as_bytes()).and_then(|()| out.flush());
+            let _ = out
+                .write_all(plaintext.as_bytes())
+                .and_then(|()| out.flush());
             Ok(())
         }
     }

@@ -153,6 +153,41 @@ fn bigint_strings() {
     );
 }
 
+/// Runs `finvm effect start examples/<name>` and returns the event types.
+fn effect_event_types(name: &str) -> Vec<String> {
+    let output = Command::new(FINVM)
+        .args(["effect", "start"])
+        .arg(examples_dir().join(name))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {FINVM}: {e}"));
+    let doc: Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(doc["status"], "completed", "{name}: {doc}");
+    doc["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type_"].as_str().expect("type_").to_string())
+        .collect()
+}
+
+/// The events the examples emit are reported by the effect API: one
+/// `ledger.posted` per posting (6 postings + 12 interest postings), and one
+/// per order transition with an action.
+#[test]
+fn examples_emit_their_events() {
+    assert_eq!(effect_event_types("ledger.json"), vec!["ledger.posted"; 18]);
+    assert_eq!(
+        effect_event_types("order-workflow.json"),
+        [
+            "order.placed",
+            "order.paid",
+            "order.shipped",
+            "order.delivered"
+        ]
+    );
+}
+
 /// Every example in `examples/` has a test above.
 #[test]
 fn every_example_is_covered() {

@@ -45,7 +45,12 @@ fn sextet(c: u8) -> Option<u32> {
 /// Lenient base64 decoding (see the module documentation); never fails.
 pub fn decode(text: &str) -> Vec<u8> {
     let clean: Vec<u8> = text.bytes().filter(|&c| sextet(c).is_some()).collect();
-    let pad = clean.iter().rev().take(2).take_while(|&&c| c == b'=').count();
+    let pad = clean
+        .iter()
+        .rev()
+        .take(2)
+        .take_while(|&&c| c == b'=')
+        .count();
     let len = (clean.len() * 3 / 4).saturating_sub(pad);
     let mut out = Vec::with_capacity(len + 2);
     let mut acc: u32 = 0;
@@ -73,7 +78,10 @@ mod tests {
             let bytes: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37).wrapping_add(5)).collect();
             assert_eq!(decode(&encode(&bytes)), bytes);
         }
-        assert_eq!(encode(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), "AAECAwQFBgcICQoL");
+        assert_eq!(
+            encode(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
+            "AAECAwQFBgcICQoL"
+        );
         assert_eq!(encode(b"f"), "Zg==");
         assert_eq!(encode(b"fo"), "Zm8=");
     }

@@ -223,7 +223,10 @@ fn js_truthy(j: &J) -> bool {
     match j {
         J::Null => false,
         J::Bool(b) => *b,
-        J::Number(n) => n.to_string().parse::<f64>().is_ok_and(|f| f != 0.0 && !f.is_nan()),
+        J::Number(n) => n
+            .to_string()
+            .parse::<f64>()
+            .is_ok_and(|f| f != 0.0 && !f.is_nan()),
         J::String(s) => !s.is_empty(),
         J::Array(_) | J::Object(_) => true,
     }

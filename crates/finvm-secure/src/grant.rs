@@ -61,7 +61,9 @@ impl Grant {
         serde_json::from_str::<J>(text)
             .ok()
             .and_then(Grant::from_json)
-            .ok_or_else(|| DecryptionFailed::new("DEK unwrap failed (the grant is not a JSON object)"))
+            .ok_or_else(|| {
+                DecryptionFailed::new("DEK unwrap failed (the grant is not a JSON object)")
+            })
     }
 
     /// The `wrap` field.
@@ -260,7 +262,10 @@ pub fn wallet_grant_from_parts(
     Ok(Grant {
         fields: obj(vec![
             ("wrap", WRAP_ECIES.into()),
-            ("ephemeralPub", b64::encode(&compressed(&eph.public_key())).into()),
+            (
+                "ephemeralPub",
+                b64::encode(&compressed(&eph.public_key())).into(),
+            ),
             ("iv", b64::encode(&iv).into()),
             ("ct", b64::encode(&ct).into()),
             ("recipientPub", b64::encode(&compressed(&recipient)).into()),

@@ -224,7 +224,9 @@ impl Kdf {
         let get = |key: &str, default: u32| -> Result<u32, String> {
             match params.get(key) {
                 None | Some(J::Null) => Ok(default),
-                Some(v) => json_u32(v).ok_or_else(|| format!("kdfParams.{key} is not a valid count")),
+                Some(v) => {
+                    json_u32(v).ok_or_else(|| format!("kdfParams.{key} is not a valid count"))
+                }
             }
         };
         match kdf {

@@ -38,5 +38,7 @@ pub use grant::{
     Grant,
 };
 pub use kdf::{Kdf, KdfFloors};
-pub use loader::{load_secure, run_sealed, run_with_inputs, seal_output, Artifacts, Loaded, SealedRun};
+pub use loader::{
+    load_secure, run_sealed, run_with_inputs, seal_output, Artifacts, Loaded, SealedRun,
+};
 pub use provider::{KeyProvider, PassphraseProvider, StaticKeyProvider, WalletKeyProvider};

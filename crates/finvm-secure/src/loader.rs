@@ -100,7 +100,11 @@ pub fn load_secure(
 /// `loadAndDecodeProgram` + `runJsonProgramResult`): a program without an
 /// `inputs` key gets `{"schema":[],"values":{}}` first, so values it does not
 /// declare are reported as unknown input fields.
-pub fn run_with_inputs(program_json: &str, inputs_values: Option<&str>, opts: &RunOptions) -> RunReport {
+pub fn run_with_inputs(
+    program_json: &str,
+    inputs_values: Option<&str>,
+    opts: &RunOptions,
+) -> RunReport {
     let failed = |e: String| RunReport {
         json: failed_json(&e),
         ok: false,

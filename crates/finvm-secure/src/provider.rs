@@ -111,7 +111,9 @@ impl PassphraseProvider {
         let read = |label: &str| {
             rpassword::prompt_password(label)
                 .map(Zeroizing::new)
-                .map_err(|e| SecureError::invalid(format!("cannot read the passphrase: {}", e.kind())))
+                .map_err(|e| {
+                    SecureError::invalid(format!("cannot read the passphrase: {}", e.kind()))
+                })
         };
         let first = read("Passphrase: ")?;
         if confirm {

@@ -7,9 +7,16 @@ const REDACTED: &str = "[REDACTED]";
 
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_lowercase();
-    ["passphrase", "password", "secret", "privatekey", "private_key", "signature"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "passphrase",
+        "password",
+        "secret",
+        "privatekey",
+        "private_key",
+        "signature",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
         || matches!(k.as_str(), "kek" | "dek" | "key")
 }
 

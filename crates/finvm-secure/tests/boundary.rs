@@ -61,13 +61,22 @@ fn sealed_inputs_values_are_refused_by_the_vm() {
 #[test]
 fn decrypted_inputs_are_validated_with_the_reference_messages() {
     let cases = [
-        (r#"{"x":{"string":"nope"}}"#, "InputValidation: Input 'x': expected Int, got String"),
-        (r#"{"note":{"string":"hi"}}"#, "MissingInput: Required input missing: x"),
+        (
+            r#"{"x":{"string":"nope"}}"#,
+            "InputValidation: Input 'x': expected Int, got String",
+        ),
+        (
+            r#"{"note":{"string":"hi"}}"#,
+            "MissingInput: Required input missing: x",
+        ),
         (
             r#"{"x":{"int":"1"},"z":{"int":"2"},"y":{"bool":true}}"#,
             r#"InputValidation: Unknown input fields: [\"y\",\"z\"]"#,
         ),
-        (r#"{"x":{"int":"1"},"note":{"int":"2"}}"#, "InputValidation: Input 'note': expected String, got Int"),
+        (
+            r#"{"x":{"int":"1"},"note":{"int":"2"}}"#,
+            "InputValidation: Input 'note': expected String, got Int",
+        ),
         ("[1]", "decrypted inputs.values must be an object"),
     ];
     for (values, error) in cases {
@@ -111,7 +120,9 @@ fn the_whole_sealed_pipeline() {
         &dek,
         PROGRAM,
         values.as_object(),
-        Some(r#"{"sequence":1,"tables":[["seed",[["rec0",{"id":"rec0","timestamp":0,"content":{"seeded":true}}]]]]}"#),
+        Some(
+            r#"{"sequence":1,"tables":[["seed",[["rec0",{"id":"rec0","timestamp":0,"content":{"seeded":true}}]]]]}"#,
+        ),
     );
     let inputs = inputs.unwrap();
     assert_eq!(inputs.open(&dek).unwrap(), r#"{"x":{"int":"42"}}"#);
@@ -138,7 +149,10 @@ fn the_whole_sealed_pipeline() {
     assert_eq!(sealed.target, "output");
     assert!(!sealed.to_json().contains("answer"));
     assert_eq!(
-        Envelope::parse(&sealed.to_json()).unwrap().open_as(&dek, Target::Output).unwrap(),
+        Envelope::parse(&sealed.to_json())
+            .unwrap()
+            .open_as(&dek, Target::Output)
+            .unwrap(),
         run.report.json
     );
 }

@@ -6,8 +6,8 @@
 use finvm::api::RunOptions;
 use finvm_secure::grant::parse_private_key_hex;
 use finvm_secure::{
-    create_wallet_grant, load_secure, run_sealed, unwrap_dek, Artifacts, Dek, Envelope, Grant,
-    Kdf, KdfFloors, KeyProvider, PassphraseProvider, SecureError, StaticKeyProvider, Target,
+    create_wallet_grant, load_secure, run_sealed, unwrap_dek, Artifacts, Dek, Envelope, Grant, Kdf,
+    KdfFloors, KeyProvider, PassphraseProvider, SecureError, StaticKeyProvider, Target,
     WalletKeyProvider,
 };
 use serde_json::Value as J;
@@ -88,7 +88,10 @@ fn every_tampered_envelope_field_fails() {
 
     // The reference's own tamper test: the last 4 characters of ct replaced.
     let ct = format!("{}AAAA", &e.ct[..e.ct.len() - 4]);
-    assert_eq!(open_err(&dek, &with_field(&env, "ct", Some(ct.into()))), ENVELOPE_FAILED);
+    assert_eq!(
+        open_err(&dek, &with_field(&env, "ct", Some(ct.into()))),
+        ENVELOPE_FAILED
+    );
     // Every byte of ct (ciphertext and tag) and of the IV.
     let ct_len = finvm_secure::b64::decode(&e.ct).len();
     for i in 0..ct_len {
@@ -122,15 +125,26 @@ fn every_tampered_envelope_field_fails() {
     // Cipher, target, version.
     let t = with_field(&env, "cipher", Some("aes-128-gcm".into()));
     assert_eq!(open_err(&dek, &t), ENVELOPE_FAILED);
-    let t = with_field(&with_field(&env, "target", Some("bogus".into())), "aad", None);
+    let t = with_field(
+        &with_field(&env, "target", Some("bogus".into())),
+        "aad",
+        None,
+    );
     assert_eq!(open_err(&dek, &t), ENVELOPE_FAILED);
     for fenc in [J::from(2), J::from("1"), J::Bool(true)] {
         let t = with_field(&env, "fenc", Some(fenc));
-        assert_eq!(open_err(&dek, &t), "DecryptionFailed: Not a valid fenc envelope");
+        assert_eq!(
+            open_err(&dek, &t),
+            "DecryptionFailed: Not a valid fenc envelope"
+        );
     }
     for key in ["fenc", "target", "cipher", "iv", "ct"] {
         let t = with_field(&env, key, None);
-        assert_eq!(open_err(&dek, &t), "DecryptionFailed: Not a valid fenc envelope", "{key}");
+        assert_eq!(
+            open_err(&dek, &t),
+            "DecryptionFailed: Not a valid fenc envelope",
+            "{key}"
+        );
     }
 }
 
@@ -163,7 +177,10 @@ fn target_swap_fails() {
         },
     )
     .unwrap_err();
-    assert_eq!(err.to_string(), "DecryptionFailed: Program envelope target mismatch");
+    assert_eq!(
+        err.to_string(),
+        "DecryptionFailed: Program envelope target mismatch"
+    );
     let err = load_secure(
         &grant,
         &wallet(7),
@@ -174,7 +191,10 @@ fn target_swap_fails() {
         },
     )
     .unwrap_err();
-    assert_eq!(err.to_string(), "DecryptionFailed: Inputs envelope target mismatch");
+    assert_eq!(
+        err.to_string(),
+        "DecryptionFailed: Inputs envelope target mismatch"
+    );
     let err = load_secure(
         &grant,
         &wallet(7),
@@ -185,7 +205,10 @@ fn target_swap_fails() {
         },
     )
     .unwrap_err();
-    assert_eq!(err.to_string(), "DecryptionFailed: DB envelope target mismatch");
+    assert_eq!(
+        err.to_string(),
+        "DecryptionFailed: DB envelope target mismatch"
+    );
 }
 
 #[test]
@@ -219,8 +242,14 @@ fn wrong_passphrase_fails() {
 fn wrong_wallet_key_fails() {
     let dek = Dek::generate();
     let grant = wallet(1).create_grant(&dek).unwrap();
-    assert_eq!(unwrap_dek(&grant, &wallet(1)).unwrap().as_bytes(), dek.as_bytes());
-    assert_eq!(unwrap_dek(&grant, &wallet(2)).unwrap_err().to_string(), UNWRAP_FAILED);
+    assert_eq!(
+        unwrap_dek(&grant, &wallet(1)).unwrap().as_bytes(),
+        dek.as_bytes()
+    );
+    assert_eq!(
+        unwrap_dek(&grant, &wallet(2)).unwrap_err().to_string(),
+        UNWRAP_FAILED
+    );
 }
 
 #[test]
@@ -237,8 +266,16 @@ fn every_tampered_passphrase_grant_field_fails() {
         with_field(&grant, "salt", Some(flip(&field("salt"), 3).into())),
         with_field(&grant, "salt", None),
         with_field(&grant, "kdf", Some("pbkdf2-sha256".into())),
-        with_field(&grant, "kdfParams", Some(serde_json::json!({"iterations": 2, "memorySize": 64, "parallelism": 1}))),
-        with_field(&grant, "kdfParams", Some(serde_json::json!({"iterations": "1"}))),
+        with_field(
+            &grant,
+            "kdfParams",
+            Some(serde_json::json!({"iterations": 2, "memorySize": 64, "parallelism": 1})),
+        ),
+        with_field(
+            &grant,
+            "kdfParams",
+            Some(serde_json::json!({"iterations": "1"})),
+        ),
         with_field(&grant, "wrap", Some("aes-kw".into())),
         with_field(&grant, "wrap", None),
         with_field(&grant, "iv", None),
@@ -261,8 +298,16 @@ fn every_tampered_wallet_grant_field_fails() {
     let g: J = serde_json::from_str(&grant).unwrap();
     let field = |k: &str| g[k].as_str().unwrap().to_string();
     let tampered = [
-        with_field(&grant, "ephemeralPub", Some(flip(&field("ephemeralPub"), 10).into())),
-        with_field(&grant, "ephemeralPub", Some(xor_first(&field("ephemeralPub"), 0x04).into())),
+        with_field(
+            &grant,
+            "ephemeralPub",
+            Some(flip(&field("ephemeralPub"), 10).into()),
+        ),
+        with_field(
+            &grant,
+            "ephemeralPub",
+            Some(xor_first(&field("ephemeralPub"), 0x04).into()),
+        ),
         with_field(&grant, "ephemeralPub", None),
         with_field(&grant, "iv", Some(flip(&field("iv"), 11).into())),
         with_field(&grant, "ct", Some(flip(&field("ct"), 47).into())),
@@ -276,7 +321,11 @@ fn every_tampered_wallet_grant_field_fails() {
     // the shared secret is only its x coordinate: the same key. Inherent to
     // the reference's scheme, and harmless (it reveals nothing, and the
     // ciphertext is still authenticated).
-    let negated = with_field(&grant, "ephemeralPub", Some(xor_first(&field("ephemeralPub"), 0x01).into()));
+    let negated = with_field(
+        &grant,
+        "ephemeralPub",
+        Some(xor_first(&field("ephemeralPub"), 0x01).into()),
+    );
     assert!(unwrap_dek(&Grant::parse(&negated).unwrap(), &wallet(3)).is_ok());
     // recipientPub is informational only.
     let t = with_field(&grant, "recipientPub", None);
@@ -293,11 +342,15 @@ fn provider_kind_mismatch_messages() {
         "DecryptionFailed: KEK derivation failed"
     );
     assert_eq!(
-        unwrap_dek(&wallet_grant, &passphrase("pw")).unwrap_err().to_string(),
+        unwrap_dek(&wallet_grant, &passphrase("pw"))
+            .unwrap_err()
+            .to_string(),
         "DecryptionFailed: Wallet private key required for ECIES unwrap"
     );
     assert_eq!(
-        unwrap_dek(&wallet_grant, &StaticKeyProvider::default()).unwrap_err().to_string(),
+        unwrap_dek(&wallet_grant, &StaticKeyProvider::default())
+            .unwrap_err()
+            .to_string(),
         "DecryptionFailed: Wallet private key required for ECIES unwrap"
     );
 }
@@ -308,11 +361,19 @@ fn kdf_floors_and_their_messages() {
     let real = PassphraseProvider::new("pw").unwrap();
     let err = |kdf| real.create_grant(&dek, kdf).unwrap_err();
     assert_eq!(
-        err(Kdf::Argon2id { iterations: 3, memory_kib: 1024, parallelism: 1 }),
+        err(Kdf::Argon2id {
+            iterations: 3,
+            memory_kib: 1024,
+            parallelism: 1
+        }),
         SecureError::Invalid("Argon2id memory 1024 below floor 65536".into())
     );
     assert_eq!(
-        err(Kdf::Argon2id { iterations: 2, memory_kib: 65536, parallelism: 1 }),
+        err(Kdf::Argon2id {
+            iterations: 2,
+            memory_kib: 65536,
+            parallelism: 1
+        }),
         SecureError::Invalid("Argon2id iterations 2 below floor 3".into())
     );
     assert_eq!(
@@ -321,7 +382,10 @@ fn kdf_floors_and_their_messages() {
     );
     // A grant below the Argon2id floor is refused without deriving anything.
     let weak = passphrase("pw").create_grant(&dek, CHEAP_ARGON2).unwrap();
-    assert_eq!(unwrap_dek(&weak, &real).unwrap_err().to_string(), UNWRAP_FAILED);
+    assert_eq!(
+        unwrap_dek(&weak, &real).unwrap_err().to_string(),
+        UNWRAP_FAILED
+    );
     // Absurd parameters from a hostile grant are refused, not allocated.
     let huge = with_field(
         &weak.to_json(),
@@ -329,7 +393,9 @@ fn kdf_floors_and_their_messages() {
         Some(serde_json::json!({"iterations": 3, "memorySize": 4294967295u32, "parallelism": 1})),
     );
     assert_eq!(
-        unwrap_dek(&Grant::parse(&huge).unwrap(), &real).unwrap_err().to_string(),
+        unwrap_dek(&Grant::parse(&huge).unwrap(), &real)
+            .unwrap_err()
+            .to_string(),
         UNWRAP_FAILED
     );
     assert_eq!(
@@ -341,14 +407,29 @@ fn kdf_floors_and_their_messages() {
 #[test]
 fn our_grants_record_the_kdf_actually_used() {
     let dek = Dek::generate();
-    let g: J = serde_json::from_str(&passphrase("pw").create_grant(&dek, CHEAP_PBKDF2).unwrap().to_json()).unwrap();
+    let g: J = serde_json::from_str(
+        &passphrase("pw")
+            .create_grant(&dek, CHEAP_PBKDF2)
+            .unwrap()
+            .to_json(),
+    )
+    .unwrap();
     let keys: Vec<&str> = g.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["wrap", "iv", "ct", "kdf", "salt", "kdfParams"]);
     assert_eq!(g["kdf"], "pbkdf2-sha256");
     assert_eq!(g["kdfParams"], serde_json::json!({"iterations": 1000}));
-    let g: J = serde_json::from_str(&passphrase("pw").create_grant(&dek, CHEAP_ARGON2).unwrap().to_json()).unwrap();
+    let g: J = serde_json::from_str(
+        &passphrase("pw")
+            .create_grant(&dek, CHEAP_ARGON2)
+            .unwrap()
+            .to_json(),
+    )
+    .unwrap();
     assert_eq!(g["kdf"], "argon2id");
-    assert_eq!(g["kdfParams"], serde_json::json!({"iterations": 1, "memorySize": 64, "parallelism": 1}));
+    assert_eq!(
+        g["kdfParams"],
+        serde_json::json!({"iterations": 1, "memorySize": 64, "parallelism": 1})
+    );
     let g: J = serde_json::from_str(&wallet(9).create_grant(&dek).unwrap().to_json()).unwrap();
     let keys: Vec<&str> = g.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["wrap", "ephemeralPub", "iv", "ct", "recipientPub"]);
@@ -374,7 +455,9 @@ fn a_failed_open_runs_nothing() {
     let sealed = envelope_json(&dek, Target::Program, program);
     let grant = wallet(4).create_grant(&dek).unwrap();
     let tampered = with_field(&sealed, "ct", Some("AAAA".into()));
-    let counting = StaticKeyProvider::with_wallet_key(*parse_private_key_hex(&"04".repeat(32)).unwrap().as_bytes());
+    let counting = StaticKeyProvider::with_wallet_key(
+        *parse_private_key_hex(&"04".repeat(32)).unwrap().as_bytes(),
+    );
     let run = run_sealed(
         &grant,
         &counting,
@@ -389,7 +472,10 @@ fn a_failed_open_runs_nothing() {
     );
     assert_eq!(counting.times_asked(), 1);
     assert!(!run.report.ok);
-    assert_eq!(run.report.json, format!(r#"{{"status":"failed","error":"{ENVELOPE_FAILED}"}}"#));
+    assert_eq!(
+        run.report.json,
+        format!(r#"{{"status":"failed","error":"{ENVELOPE_FAILED}"}}"#)
+    );
     assert!(run.report.trace.is_empty());
     assert!(run.dek.is_none());
     // Wrong key: same, and the error names no secret.
@@ -402,7 +488,10 @@ fn a_failed_open_runs_nothing() {
         },
         &RunOptions::default(),
     );
-    assert_eq!(run.report.json, format!(r#"{{"status":"failed","error":"{UNWRAP_FAILED}"}}"#));
+    assert_eq!(
+        run.report.json,
+        format!(r#"{{"status":"failed","error":"{UNWRAP_FAILED}"}}"#)
+    );
 }
 
 #[test]

@@ -34,7 +34,10 @@ fn envelope_vector() {
     );
     let parsed = Envelope::parse(&env.to_json()).unwrap();
     assert_eq!(parsed, env);
-    assert_eq!(parsed.open(&dek()).unwrap(), r#"{"sequence":0,"tables":[]}"#);
+    assert_eq!(
+        parsed.open(&dek()).unwrap(),
+        r#"{"sequence":0,"tables":[]}"#
+    );
 }
 
 #[test]
@@ -97,7 +100,10 @@ fn argon2id_grant_vector_at_the_floor() {
     let parsed = Grant::parse(expected).unwrap();
     assert_eq!(parsed.to_json(), expected);
     let provider = PassphraseProvider::new(PASSPHRASE).unwrap();
-    assert_eq!(unwrap_dek(&parsed, &provider).unwrap().as_bytes(), dek().as_bytes());
+    assert_eq!(
+        unwrap_dek(&parsed, &provider).unwrap().as_bytes(),
+        dek().as_bytes()
+    );
     // Our own grants record the parameters explicitly; same KEK, same ct.
     let explicit = passphrase_grant_from_parts(
         &kek,
@@ -115,7 +121,10 @@ fn argon2id_grant_vector_at_the_floor() {
         )
     );
     let by_kek = StaticKeyProvider::with_kek(*kek.as_bytes());
-    assert_eq!(unwrap_dek(&explicit, &by_kek).unwrap().as_bytes(), dek().as_bytes());
+    assert_eq!(
+        unwrap_dek(&explicit, &by_kek).unwrap().as_bytes(),
+        dek().as_bytes()
+    );
 }
 
 #[test]
@@ -126,13 +135,22 @@ fn ecies_grant_vector() {
         hex(&recipient_pub),
         "034f355bdcb7cc0af728ef3cceb9615d90684bb5b2ca5f859ab0f0b704075871aa"
     );
-    assert_eq!(b64::encode(&recipient_pub), "A081W9y3zAr3KO88zrlhXZBoS7Wyyl+FmrDwtwQHWHGq");
+    assert_eq!(
+        b64::encode(&recipient_pub),
+        "A081W9y3zAr3KO88zrlhXZBoS7Wyyl+FmrDwtwQHWHGq"
+    );
     let ephemeral = Secret32::new([0x22; 32]);
     let ephemeral_pub = wallet_public_key(&ephemeral).unwrap();
-    assert_eq!(b64::encode(&ephemeral_pub), "AkZtf8rlY+XLCaDRhwu1gDRIBGF4eaFJSc8iKF8brj8n");
+    assert_eq!(
+        b64::encode(&ephemeral_pub),
+        "AkZtf8rlY+XLCaDRhwu1gDRIBGF4eaFJSc8iKF8brj8n"
+    );
 
     let (x, key) = ecies_shared_secret(&ephemeral, &recipient_pub).unwrap();
-    assert_eq!(hex(&x), "77e0510d5042e2f5e9e59c977b81eeed590cf7d20c1c51da451a8eaa9fdc45ff");
+    assert_eq!(
+        hex(&x),
+        "77e0510d5042e2f5e9e59c977b81eeed590cf7d20c1c51da451a8eaa9fdc45ff"
+    );
     assert_eq!(
         hex(key.as_bytes()),
         "fd264454c8f37c9c4b000f0672399b9c76011de71f489fd8a043e25e558226f9"
@@ -148,12 +166,21 @@ fn ecies_grant_vector() {
     assert_eq!(grant.to_json(), expected);
 
     let wallet = WalletKeyProvider::from_hex(&"11".repeat(32)).unwrap();
-    assert_eq!(unwrap_dek(&grant, &wallet).unwrap().as_bytes(), dek().as_bytes());
+    assert_eq!(
+        unwrap_dek(&grant, &wallet).unwrap().as_bytes(),
+        dek().as_bytes()
+    );
     let wallet = WalletKeyProvider::from_hex(&format!("0x{}", "11".repeat(32))).unwrap();
-    assert_eq!(unwrap_dek(&grant, &wallet).unwrap().as_bytes(), dek().as_bytes());
+    assert_eq!(
+        unwrap_dek(&grant, &wallet).unwrap().as_bytes(),
+        dek().as_bytes()
+    );
     // `eth-decrypt` is the same scheme under another id.
     let alias = Grant::parse(&expected.replace("ecies-secp256k1", "eth-decrypt")).unwrap();
-    assert_eq!(unwrap_dek(&alias, &wallet).unwrap().as_bytes(), dek().as_bytes());
+    assert_eq!(
+        unwrap_dek(&alias, &wallet).unwrap().as_bytes(),
+        dek().as_bytes()
+    );
 }
 
 #[test]
@@ -162,12 +189,15 @@ fn ecies_accepts_an_uncompressed_ephemeral_key() {
     let recipient_pub = wallet_public_key(&Secret32::new([0x11; 32])).unwrap();
     let grant = wallet_grant_from_parts(&recipient_pub, &dek(), &ephemeral, seq(0xb0)).unwrap();
     let sk = k256_uncompressed(&ephemeral);
-    let text = grant
-        .to_json()
-        .replace("AkZtf8rlY+XLCaDRhwu1gDRIBGF4eaFJSc8iKF8brj8n", &b64::encode(&sk));
+    let text = grant.to_json().replace(
+        "AkZtf8rlY+XLCaDRhwu1gDRIBGF4eaFJSc8iKF8brj8n",
+        &b64::encode(&sk),
+    );
     let wallet = WalletKeyProvider::from_hex(&"11".repeat(32)).unwrap();
     assert_eq!(
-        unwrap_dek(&Grant::parse(&text).unwrap(), &wallet).unwrap().as_bytes(),
+        unwrap_dek(&Grant::parse(&text).unwrap(), &wallet)
+            .unwrap()
+            .as_bytes(),
         dek().as_bytes()
     );
 }
@@ -175,7 +205,9 @@ fn ecies_accepts_an_uncompressed_ephemeral_key() {
 /// The uncompressed SEC1 encoding (65 bytes) of a secret's public key.
 fn k256_uncompressed(secret: &Secret32) -> Vec<u8> {
     use k256::elliptic_curve::sec1::ToSec1Point;
-    let pk = k256::SecretKey::from_slice(secret.as_bytes()).unwrap().public_key();
+    let pk = k256::SecretKey::from_slice(secret.as_bytes())
+        .unwrap()
+        .public_key();
     let bytes = pk.to_sec1_point(false).as_bytes().to_vec();
     assert_eq!(bytes.len(), 65);
     bytes
@@ -190,13 +222,20 @@ fn db_v2_bundle_vector() {
         hex(key.as_bytes()),
         "c2485d435920504da9f44f0bded3e2369c571273260301da5df2dea3ed184f87"
     );
-    let bundle = dbv2::seal_v2_with("pw", r#"{"sequence":0,"tables":[]}"#, &seq(0), seq(0)).unwrap();
+    let bundle =
+        dbv2::seal_v2_with("pw", r#"{"sequence":0,"tables":[]}"#, &seq(0), seq(0)).unwrap();
     let expected = r#"{"v":2,"salt":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15],"iv":[0,1,2,3,4,5,6,7,8,9,10,11],"data":[255,45,70,42,253,23,137,81,81,125,131,115,41,39,74,123,226,59,239,130,67,189,220,23,11,27,199,114,196,147,251,218,216,248,30,171,47,85,160,211,194,67]}"#;
     assert_eq!(bundle, expected);
     assert!(dbv2::is_v2_bundle(expected));
-    assert_eq!(dbv2::open_v2("pw", expected).unwrap(), r#"{"sequence":0,"tables":[]}"#);
+    assert_eq!(
+        dbv2::open_v2("pw", expected).unwrap(),
+        r#"{"sequence":0,"tables":[]}"#
+    );
     let wrong = dbv2::open_v2("px", expected).unwrap_err();
-    assert_eq!(wrong.to_string(), "DecryptionFailed: DB bundle decryption failed");
+    assert_eq!(
+        wrong.to_string(),
+        "DecryptionFailed: DB bundle decryption failed"
+    );
     let no_salt = expected.replace(r#""salt":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15],"#, "");
     assert_eq!(
         dbv2::open_v2("pw", &no_salt).unwrap_err().to_string(),
@@ -211,5 +250,11 @@ fn db_envelope_of_the_crypto_test_example_round_trips() {
     assert_eq!(env.aad.as_ref().and_then(|a| a.as_str()), Some("finvm:db"));
     assert_eq!(b64::decode(&env.iv).len(), 12);
     assert_eq!(b64::decode(&env.ct).len(), plain.len() + 16);
-    assert_eq!(Envelope::parse(&env.to_json()).unwrap().open(&dek()).unwrap(), plain);
+    assert_eq!(
+        Envelope::parse(&env.to_json())
+            .unwrap()
+            .open(&dek())
+            .unwrap(),
+        plain
+    );
 }

@@ -44,8 +44,7 @@ impl Dir {
 
     /// Reads a file.
     pub fn read(&self, name: &str) -> String {
-        fs::read_to_string(self.join(name))
-            .unwrap_or_else(|e| panic!("cannot read {name}: {e}"))
+        fs::read_to_string(self.join(name)).unwrap_or_else(|e| panic!("cannot read {name}: {e}"))
     }
 
     /// True when the file exists.
@@ -70,13 +69,21 @@ pub struct Run {
 impl Run {
     /// Panics with the whole outcome unless the exit code is 0.
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Panics unless the exit code is non-zero.
     pub fn failed(self) -> Run {
-        assert_ne!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_ne!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 

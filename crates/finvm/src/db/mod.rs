@@ -9,10 +9,14 @@
 //! observable and is validated against the rows it was built from (see
 //! [`index`]).
 //!
-//! Cost: `insert`/`get`/`update`/`delete` are O(log n) and never copy a table
-//! (writes take the store out of the state map so `Rc::make_mut` works in
-//! place); an indexed query is proportional to the rows it returns; `db.hash`
-//! of a table unchanged since the last hash is O(1).
+//! Cost: no builtin copies a table (writes take the store out of the state
+//! map so `Rc::make_mut` works in place; a copy happens only while something
+//! else, e.g. a register holding the store, shares it). `insert` and `get`
+//! are O(log n); so are `update` and `delete`, except that `Record` recomputes
+//! its cached depth over all rows when the replaced or removed row was one of
+//! the deepest. An indexed query costs in proportion to the candidate rows;
+//! `db.hash` of a table unchanged since its last hash is O(1), otherwise one
+//! streamed pass over the rows.
 //!
 //! Limits (`DECISIONS.md`: builtin state writes count toward
 //! `maxStateEntries`): a builtin write that would create a new top-level state
@@ -35,9 +39,10 @@ use crate::builtins::Builtin;
 use crate::error::{vm_error, ErrorCode, VmResult};
 use crate::interp::check_depth;
 use crate::machine::Core;
-use crate::value::canon::{canonical_into, sha256_hex};
+use crate::value::canon::canonical_into;
 use crate::value::{Record, Str, Value};
 use index::{Candidates, Delta};
+use sha2::{Digest, Sha256};
 use std::rc::Rc;
 use table::{close_store, open_store, put_table, read_table, take_table, DB_KEY};
 
@@ -212,7 +217,7 @@ fn delete(core: &mut Core, t: &Str, id: &Str) -> VmResult<Value> {
     }
     let rows_before = view.rows_ptr();
     write_table(core, t, rows_before, |p| {
-        let old = p.rows_mut().remove(id.as_str());
+        let old = table::remove_field(p.rows_mut(), id);
         p.dirty = true;
         p.hash_cache = None;
         match old {
@@ -291,11 +296,36 @@ fn run_query(core: &mut Core, t: &Str, q: &Record, opts: &Value) -> VmResult<Val
     Ok(Value::list(opts.finish(out)))
 }
 
-/// Lowercase hex SHA-256 of the canonical text of a rows record.
-fn rows_hash(rows: &Rc<Record>) -> Str {
-    let mut text = String::new();
-    canonical_into(&Value::Record(rows.clone()), &mut text);
-    Str::new(sha256_hex(&text))
+/// Lowercase hex SHA-256 of the canonical text of a rows record, i.e.
+/// `hash_value(VRecord rows)`: `record{` + `id:canon(row)` in id order joined
+/// by `,` + `}`. The text is streamed into the hasher row by row instead of
+/// being built whole.
+fn rows_hash(rows: &Record) -> Str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hasher = Sha256::new();
+    let mut buf = String::with_capacity(256);
+    buf.push_str("record{");
+    for (i, (id, row)) in rows.fields().iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        buf.push_str(id);
+        buf.push(':');
+        canonical_into(row, &mut buf);
+        if buf.len() >= 8192 {
+            hasher.update(buf.as_bytes());
+            buf.clear();
+        }
+    }
+    buf.push('}');
+    hasher.update(buf.as_bytes());
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(64);
+    for b in digest.iter() {
+        hex.push(HEX[(b >> 4) as usize] as char);
+        hex.push(HEX[(b & 0x0f) as usize] as char);
+    }
+    Str::new(hex)
 }
 
 /// `db.hash`: always the hash of the current rows (`DECISIONS.md`); the
@@ -315,7 +345,7 @@ fn hash(core: &mut Core, t: &Str) -> VmResult<Value> {
                 }
             }
         }
-        None => rows_hash(&Rc::new(Record::new())),
+        None => rows_hash(&Record::new()),
     };
     let view = read_table(&core.state, t)?;
     let up_to_date = view.exists && !view.dirty && view.hash_cache == Some(&h);
@@ -362,7 +392,7 @@ fn cache_write<R>(core: &mut Core, ns: &Str, edit: impl FnOnce(&mut Record) -> R
         Some(Value::Record(rc)) => Rc::unwrap_or_clone(rc),
         _ => Record::new(),
     };
-    let mut space = match store.remove(ns.as_str()) {
+    let mut space = match table::remove_field(&mut store, ns) {
         Some(Value::Record(rc)) => Rc::unwrap_or_clone(rc),
         _ => Record::new(),
     };
@@ -389,7 +419,7 @@ fn cache_set(core: &mut Core, ns: &Str, k: &Str, v: &Value) -> VmResult<Value> {
 /// even when the key did not exist.
 fn cache_delete(core: &mut Core, ns: &Str, k: &Str) -> VmResult<Value> {
     ensure_room(core, CACHE_KEY, "cache.delete")?;
-    let existed = cache_write(core, ns, |space| space.remove(k.as_str()).is_some());
+    let existed = cache_write(core, ns, |space| table::remove_field(space, k).is_some());
     Ok(Value::Bool(existed))
 }
 
@@ -401,7 +431,7 @@ fn cache_clear(core: &mut Core, ns: &Str) -> VmResult<Value> {
             Value::Record(rc) => Rc::unwrap_or_clone(rc),
             _ => Record::new(),
         };
-        store.remove(ns.as_str());
+        table::remove_field(&mut store, ns);
         *slot = Value::record(store);
     }
     Ok(Value::Bool(true))

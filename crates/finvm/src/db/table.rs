@@ -134,6 +134,26 @@ impl TableParts {
     }
 }
 
+/// Removes field `key` from `rec`, whatever characters the key holds.
+///
+/// `Record::remove` looks keys up by `&str`, whose order (UTF-8 bytes) can
+/// disagree with the records' own key order (UTF-16 code units) when keys mix
+/// characters above U+FFFF with ones in U+E000..U+FFFF; such a lookup can
+/// miss a present key. When that happens the record is rebuilt without it.
+pub(super) fn remove_field(rec: &mut Record, key: &Str) -> Option<Value> {
+    if let Some(v) = rec.remove(key.as_str()) {
+        return Some(v);
+    }
+    let v = rec.fields().get(key)?.clone();
+    *rec = rec
+        .fields()
+        .iter()
+        .filter(|(k, _)| *k != key)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some(v)
+}
+
 /// The store record taken out of `state` (a non-record store becomes empty).
 ///
 /// The caller must hand it back with [`close_store`]; nothing in between may
@@ -180,7 +200,7 @@ thread_local! {
 pub(super) fn take_table(store: &mut Record, name: &Str) -> TableParts {
     // Removing the entry makes the table record, and then the rows taken
     // out of it, unshared (unless something else holds them).
-    let mut rec = match store.remove(name.as_str()) {
+    let mut rec = match remove_field(store, name) {
         Some(Value::Record(t)) => Rc::unwrap_or_clone(t),
         _ => Record::new(),
     };

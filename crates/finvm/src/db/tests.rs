@@ -150,6 +150,29 @@ fn round_trip_layout_of_database_md_1_5() {
 }
 
 #[test]
+fn streamed_rows_hash_equals_hash_value_of_the_rows_record() {
+    let mut rows = Record::new();
+    assert_eq!(
+        rows_hash(&rows).as_str(),
+        crate::value::canon::hash_value(&Value::record(rows.clone()))
+    );
+    for n in 0..3000 {
+        let row = rec(&[
+            ("name", s(&format!("User_{n} \"q\" \u{1}9"))),
+            ("n", i(n)),
+            ("l", list(vec![Value::Unit, Value::Bool(n % 2 == 0)])),
+        ]);
+        rows.insert(row_id(n as i32), row);
+        if n % 997 == 0 || n == 2999 {
+            assert_eq!(
+                rows_hash(&rows).as_str(),
+                crate::value::canon::hash_value(&Value::record(rows.clone()))
+            );
+        }
+    }
+}
+
+#[test]
 fn row_ids_are_rec_and_the_decimal_next_id() {
     for n in [0, 7, 10, 12345, i32::MAX, -1, -40, i32::MIN] {
         assert_eq!(row_id(n).as_str(), format!("rec{n}"));
@@ -1189,4 +1212,43 @@ fn insert_over_an_existing_id_keeps_the_index_right() {
         ),
         list(vec![user])
     );
+}
+
+#[test]
+fn keys_whose_utf8_and_utf16_orders_differ() {
+    // "a\u{10000}" < "a\u{FFFF}" in UTF-16 order, the reverse in UTF-8.
+    let (k1, k2) = ("a\u{FFFF}", "a\u{10000}");
+    let mut c = core();
+    for t in [k1, k2] {
+        ok(&mut c, Builtin::DbInsert, &[s(t), i(1)]);
+        ok(&mut c, Builtin::CacheSet, &[s(t), s(k1), i(1)]);
+        ok(&mut c, Builtin::CacheSet, &[s(t), s(k2), i(2)]);
+    }
+    for t in [k1, k2] {
+        assert_eq!(ok(&mut c, Builtin::DbInsert, &[s(t), i(2)]), s("rec1"));
+        assert_eq!(
+            ok(&mut c, Builtin::DbQuery, &[s(t), rec(&[]), Value::Unit]),
+            list(vec![i(1), i(2)])
+        );
+        assert_eq!(ok(&mut c, Builtin::CacheGet, &[s(t), s(k1)]), i(1));
+        assert_eq!(
+            ok(&mut c, Builtin::CacheDelete, &[s(t), s(k1)]),
+            Value::Bool(true)
+        );
+        assert_eq!(ok(&mut c, Builtin::CacheGet, &[s(t), s(k1)]), Value::Unit);
+        assert_eq!(ok(&mut c, Builtin::CacheGet, &[s(t), s(k2)]), i(2));
+    }
+    // Rows with such ids (from state) can be deleted.
+    let store = rec(&[("t", rec(&[("rows", rec(&[(k1, i(1)), (k2, i(2))]))]))]);
+    c.state.insert(Str::new(DB_KEY), store);
+    for id in [k1, k2] {
+        assert_eq!(
+            ok(&mut c, Builtin::DbDelete, &[s("t"), s(id)]),
+            Value::Bool(true)
+        );
+        assert_eq!(ok(&mut c, Builtin::DbGet, &[s("t"), s(id)]), Value::Unit);
+    }
+    assert_eq!(ok(&mut c, Builtin::CacheClear, &[s(k1)]), Value::Bool(true));
+    assert_eq!(ok(&mut c, Builtin::CacheGet, &[s(k1), s(k2)]), Value::Unit);
+    assert_eq!(ok(&mut c, Builtin::CacheGet, &[s(k2), s(k2)]), i(2));
 }

@@ -286,31 +286,46 @@ pub fn cmp_int_fixed(a: &Int, b: &Fixed) -> Ordering {
     if b.scale >= 0 {
         match pow10_checked(b.scale as i64) {
             Ok(p) => a.mul(&p).cmp(&b.value),
-            Err(_) => cmp_via_rational(&Rational::from_int(a), b),
+            Err(_) => cmp_scaled(a, 0, &b.value, -(b.scale as i64)),
         }
     } else {
         match pow10_checked(-(b.scale as i64)) {
             Ok(p) => a.cmp(&b.value.mul(&p)),
-            Err(_) => cmp_via_rational(&Rational::from_int(a), b),
+            Err(_) => cmp_scaled(a, 0, &b.value, -(b.scale as i64)),
         }
     }
 }
 
+/// Exact comparison of `x × 10^ex` with `y × 10^ey`, for scales too large
+/// to build `10^|ex − ey|`: the power is only built when it is no larger
+/// than the operands themselves (regression
+/// `regression_prop_value_order_huge_fixed_scale`: the former sign-only
+/// shortcuts made the value order intransitive).
 #[cold]
-fn cmp_via_rational(a: &Rational, b: &Fixed) -> Ordering {
-    // Only reached for absurd scales; compare signs, then magnitudes by digit count.
-    let sa = a.numerator.signum();
-    let sb = b.value.signum();
-    if sa != sb {
-        return sa.cmp(&sb);
+fn cmp_scaled(x: &Int, ex: i64, y: &Int, ey: i64) -> Ordering {
+    let (sx, sy) = (x.signum(), y.signum());
+    if sx != sy || sx == 0 {
+        return sx.cmp(&sy);
     }
-    let flip = |o: Ordering| if sa < 0 { o.reverse() } else { o };
-    // |b| is astronomically small (huge positive scale) or huge (huge negative scale)
-    flip(if b.scale > 0 {
-        Ordering::Greater
+    let magnitude = if ex >= ey {
+        cmp_magnitude_shifted(x, ex - ey, y)
     } else {
-        Ordering::Less
-    })
+        cmp_magnitude_shifted(y, ey - ex, x).reverse()
+    };
+    if sx < 0 {
+        magnitude.reverse()
+    } else {
+        magnitude
+    }
+}
+
+/// `|a| × 10^k ? |b|` for nonzero `a`, `b` and `k ≥ 0`.
+fn cmp_magnitude_shifted(a: &Int, k: i64, b: &Int) -> Ordering {
+    // |a| × 10^k ≥ 10^k ≥ 2^(3k) ≥ 2^bits(b) > |b| once 3k ≥ bits(b).
+    if k.saturating_mul(3) >= b.bit_len() as i64 {
+        return Ordering::Greater;
+    }
+    a.abs().mul(&Int::pow10(k as u32)).cmp(&b.abs())
 }
 
 /// Numeric comparison of two fixed-point values.
@@ -324,20 +339,7 @@ pub fn cmp_fixed(a: &Fixed, b: &Fixed) -> Ordering {
         b.rescale(s, Rounding::TowardZero),
     ) {
         (Ok(x), Ok(y)) => x.value.cmp(&y.value),
-        _ => {
-            let sa = a.value.signum();
-            let sb = b.value.signum();
-            if sa != sb || sa == 0 {
-                return sa.cmp(&sb);
-            }
-            // same sign, wildly different scales: the one with the smaller scale has larger magnitude
-            let o = b.scale.cmp(&a.scale);
-            if sa < 0 {
-                o.reverse()
-            } else {
-                o
-            }
-        }
+        _ => cmp_scaled(&a.value, -(a.scale as i64), &b.value, -(b.scale as i64)),
     }
 }
 
@@ -345,14 +347,16 @@ pub fn cmp_fixed(a: &Fixed, b: &Fixed) -> Ordering {
 pub fn cmp_fixed_rational(a: &Fixed, b: &Rational) -> Ordering {
     match a.to_rational() {
         Ok(r) => r.cmp_value(b),
+        // n/0 is above every number (as in `Rational::cmp_value`).
+        Err(_) if b.denominator.is_zero() => Ordering::Less,
         Err(_) => {
-            let sa = a.value.signum();
-            let sb = if b.denominator.is_zero() {
-                2
+            // v × 10^-s ? n / d  <=>  v × |d| × 10^-s ? n × sign(d)
+            let (n, d) = if b.denominator.is_negative() {
+                (b.numerator.neg(), b.denominator.neg())
             } else {
-                b.numerator.signum() * b.denominator.signum()
+                (b.numerator.clone(), b.denominator.clone())
             };
-            sa.cmp(&sb)
+            cmp_scaled(&a.value.mul(&d), -(a.scale as i64), &n, 0)
         }
     }
 }
