@@ -13,7 +13,7 @@
 //! `finvm journal resolve`).
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,8 @@ use finvm::effect::{load_program, Overrides};
 use finvm_host::journal::{self, JournalUrl, OpenMode, Slot};
 use finvm_host::store::{Flavor, Store};
 use finvm_host::{
-    run_live, run_replay, BuiltinOptions, HostError, LiveOptions, LoopbackTransport,
-    Registry, RoundReport, StoreHandler,
+    run_live, run_replay, BuiltinOptions, HostError, LiveOptions, LoopbackTransport, Registry,
+    RoundReport, StoreHandler,
 };
 
 /// `finvm live`.
@@ -100,7 +100,12 @@ pub enum JournalCommand {
         /// The journal index of the in-doubt effect.
         index: u64,
         /// The effect took effect: its result, as Value JSON (e.g. `{"string":"OK"}`).
-        #[arg(long, value_name = "VALUE-JSON", conflicts_with = "retry", required_unless_present = "retry")]
+        #[arg(
+            long,
+            value_name = "VALUE-JSON",
+            conflicts_with = "retry",
+            required_unless_present = "retry"
+        )]
         result: Option<String>,
         /// The effect did not take effect: perform it again.
         #[arg(long)]
@@ -172,7 +177,7 @@ impl Printer {
 }
 
 /// Reads the program and overrides texts (`""`: no overrides).
-fn load(file: &PathBuf, overrides: Option<&PathBuf>) -> Result<(String, String), String> {
+fn load(file: &Path, overrides: Option<&PathBuf>) -> Result<(String, String), String> {
     let program = crate::read_text(file)?;
     let overrides = match overrides {
         Some(p) => crate::read_text(p)?,
@@ -237,7 +242,10 @@ pub fn live(args: LiveArgs) -> ExitCode {
             Store::open_sqlite(std::path::Path::new(path)).map(|s| StoreHandler::new(s, true))
         } else {
             return fail(
-                &format!("--store must be `memory` or `sqlite:PATH`, not `{}`", args.store),
+                &format!(
+                    "--store must be `memory` or `sqlite:PATH`, not `{}`",
+                    args.store
+                ),
                 1,
             );
         };
@@ -311,7 +319,11 @@ pub fn journal_cmd(cmd: JournalCommand) -> ExitCode {
                 eprintln!(
                     "entry {} is in doubt{}: {}",
                     s.index,
-                    if s.retry { " (marked: perform again)" } else { "" },
+                    if s.retry {
+                        " (marked: perform again)"
+                    } else {
+                        ""
+                    },
                     s.intent.signature()
                 );
             }

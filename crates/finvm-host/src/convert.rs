@@ -182,7 +182,9 @@ mod tests {
 
     #[test]
     fn value_to_js_follows_the_reference() {
-        let x = v(r#"{"record":{"a":{"int":"123456789012345678901234567890"},"b":{"list":[null,{"bool":true}]},"c":{"variant":{"tag":"T","payload":{"string":"p"}}},"d":{"fixed":{"value":"15","scale":1}}}}"#);
+        let x = v(
+            r#"{"record":{"a":{"int":"123456789012345678901234567890"},"b":{"list":[null,{"bool":true}]},"c":{"variant":{"tag":"T","payload":{"string":"p"}}},"d":{"fixed":{"value":"15","scale":1}}}}"#,
+        );
         assert_eq!(
             json_text(&value_to_js(&x)),
             r#"{"a":123456789012345678901234567890,"b":[null,true],"c":{"tag":"T","payload":"p"},"d":{"fixed":{"value":"15","scale":1}}}"#
@@ -214,7 +216,9 @@ mod tests {
 
     #[test]
     fn map_keys_are_stringified() {
-        let m = v(r#"{"map":[{"key":{"int":"1"},"value":{"string":"a"}},{"key":{"list":[{"int":"1"},null]},"value":null}]}"#);
+        let m = v(
+            r#"{"map":[{"key":{"int":"1"},"value":{"string":"a"}},{"key":{"list":[{"int":"1"},null]},"value":null}]}"#,
+        );
         assert_eq!(json_text(&value_to_js(&m)), r#"{"1":"a","1,":null}"#);
     }
 }

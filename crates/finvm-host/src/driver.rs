@@ -49,16 +49,16 @@ pub enum HostError {
         /// The first divergent journal index.
         index: u64,
         /// What the run asked for.
-        expected: Intent,
+        expected: Box<Intent>,
         /// What the journal holds.
-        found: Intent,
+        found: Box<Intent>,
     },
     /// The run needs a result the journal does not have (replay only).
     Exhausted {
         /// The journal index of the missing result.
         index: u64,
         /// What the run asked for.
-        expected: Intent,
+        expected: Box<Intent>,
         /// The journal holds the intent but no result: the live run stopped
         /// while performing it.
         in_doubt: bool,
@@ -68,7 +68,7 @@ pub enum HostError {
         /// The first unused index.
         index: u64,
         /// Its intent.
-        found: Intent,
+        found: Box<Intent>,
         /// How many entries are unused.
         count: u64,
     },
@@ -78,7 +78,7 @@ pub enum HostError {
         /// Its journal index.
         index: u64,
         /// Its intent.
-        intent: Intent,
+        intent: Box<Intent>,
     },
     /// No handler is registered for a type (`No handler for effect type: T`).
     NoHandler(String),
@@ -397,7 +397,9 @@ pub fn transport_deliveries(r: &J) -> Result<Vec<Delivery>, String> {
         } else if let Some(ns @ (J::Object(_) | J::Array(_))) = c.get("nodeStatus") {
             let (Some(node), Some(status)) = (nonempty(ns.get("node")), nonempty(ns.get("status")))
             else {
-                return Err("invalid transport delivery: nodeStatus requires node and status".into());
+                return Err(
+                    "invalid transport delivery: nodeStatus requires node and status".into(),
+                );
             };
             let s = |k: &str| ns.get(k).and_then(J::as_str).map(Str::new);
             out.push(Delivery::NodeStatus {
@@ -447,8 +449,8 @@ fn check_match(index: u64, expected: &Intent, slot: &Slot) -> Result<(), HostErr
     if &slot.intent != expected {
         return Err(HostError::Mismatch {
             index,
-            expected: expected.clone(),
-            found: slot.intent.clone(),
+            expected: Box::new(expected.clone()),
+            found: Box::new(slot.intent.clone()),
         });
     }
     Ok(())
@@ -478,7 +480,7 @@ impl Source for ReplaySource<'_> {
             let Some(slot) = self.slots.get(index as usize) else {
                 return Err(HostError::Exhausted {
                     index,
-                    expected: intent.clone(),
+                    expected: Box::new(intent.clone()),
                     in_doubt: false,
                 });
             };
@@ -486,7 +488,7 @@ impl Source for ReplaySource<'_> {
             let Some(r) = &slot.result else {
                 return Err(HostError::Exhausted {
                     index,
-                    expected: intent.clone(),
+                    expected: Box::new(intent.clone()),
                     in_doubt: true,
                 });
             };
@@ -518,7 +520,9 @@ pub struct LiveOptions {
 
 impl Default for LiveOptions {
     fn default() -> LiveOptions {
-        LiveOptions { max_concurrency: 16 }
+        LiveOptions {
+            max_concurrency: 16,
+        }
     }
 }
 
@@ -591,11 +595,11 @@ impl LiveSource<'_> {
         let journal = &mut *self.journal;
         let mut fresh: Vec<Option<J>> = vec![None; results.len()];
         let accept = |pos: usize,
-                          index: u64,
-                          type_: &str,
-                          outcome: Outcome,
-                          fresh: &mut Vec<Option<J>>,
-                          first_error: &mut Option<HostError>| {
+                      index: u64,
+                      type_: &str,
+                      outcome: Outcome,
+                      fresh: &mut Vec<Option<J>>,
+                      first_error: &mut Option<HostError>| {
             let converted = match outcome {
                 Outcome::Plain(r) => r.and_then(|j| tagless(&js_to_value(&j))),
                 Outcome::Local(r) => r.and_then(|v| tagless(&v)),
@@ -644,10 +648,9 @@ impl LiveSource<'_> {
                     let Some((_, h, req)) = shared.get(k) else {
                         break;
                     };
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        h.perform(req)
-                    }))
-                    .unwrap_or_else(|p| Err(panic_text(p)));
+                    let r =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.perform(req)))
+                            .unwrap_or_else(|p| Err(panic_text(p)));
                     if tx.send((k, r)).is_err() {
                         break;
                     }
@@ -746,11 +749,12 @@ impl Source for LiveSource<'_> {
                                 .lookup(&intent.type_)
                                 .ok_or_else(|| HostError::NoHandler(intent.type_.clone()))?;
                             let req = self.request(index, p, intent, 2);
-                            if !slot.retry && self.registry.in_doubt(&handler, &req) != InDoubt::Retry
+                            if !slot.retry
+                                && self.registry.in_doubt(&handler, &req) != InDoubt::Retry
                             {
                                 return Err(HostError::InDoubt {
                                     index,
-                                    intent: intent.clone(),
+                                    intent: Box::new(intent.clone()),
                                 });
                             }
                             if slot.retry {
@@ -797,7 +801,8 @@ impl Source for LiveSource<'_> {
             self.journal.set_retry(index, false)?;
         }
         if let Some(from) = new_from {
-            self.journal.record_intents(first + from as u64, &intents[from..])?;
+            self.journal
+                .record_intents(first + from as u64, &intents[from..])?;
             let new_slots = intents[from..].iter().enumerate().map(|(k, it)| Slot {
                 index: first + (from + k) as u64,
                 intent: it.clone(),
@@ -814,7 +819,8 @@ impl Source for LiveSource<'_> {
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                let r = r.ok_or_else(|| HostError::Vm(format!("no result for pending item {i}")))?;
+                let r =
+                    r.ok_or_else(|| HostError::Vm(format!("no result for pending item {i}")))?;
                 if let Some(slot) = self.slots.get_mut(first as usize + i) {
                     slot.result = Some(r.clone());
                 }
@@ -868,7 +874,7 @@ fn drive(
                 if let Some((index, found, count)) = source.leftover(next) {
                     return Err(HostError::Unused {
                         index,
-                        found,
+                        found: Box::new(found),
                         count,
                     });
                 }

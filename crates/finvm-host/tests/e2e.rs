@@ -17,7 +17,14 @@ fn check_backend(b: &Backend) {
 
     // Live.
     let live = finvm(&["live", &prog, "--journal", &url, "--overrides", &ov]);
-    assert_eq!(live.code, 0, "{}: live failed:\n{}\n{}", b.name(), live.stdout, live.stderr);
+    assert_eq!(
+        live.code,
+        0,
+        "{}: live failed:\n{}\n{}",
+        b.name(),
+        live.stdout,
+        live.stderr
+    );
     let last = live.last();
     assert_eq!(last["status"], "completed", "{}", live.stdout);
     let result = &last["result"]["record"];
@@ -28,13 +35,23 @@ fn check_backend(b: &Backend) {
     );
     assert_eq!(
         result["quotes"],
-        serde_json::json!({"list":[{"string":"quote:2"},{"string":"quote:1"},{"string":"quote:0"}]})
+        serde_json::json!({"list":[{"option":{"string":"quote:2"}},{"option":{"string":"quote:1"}},{"option":{"string":"quote:0"}}]})
     );
     assert_eq!(result["ids"]["list"][0]["string"], "rec0");
-    assert_eq!(result["rows"]["list"].as_array().unwrap().len(), POSTS as usize);
+    assert_eq!(
+        result["rows"]["list"].as_array().unwrap().len(),
+        POSTS as usize
+    );
     // Rounds: start + one per iteration + log + quotes + query... every line but the last is a round.
     let rounds = live.stdout.lines().count() - 1;
     assert_eq!(last["rounds"], rounds as u64);
+    // The three quotes (and the log) were one round: performed concurrently.
+    assert!(live.stdout.lines().any(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        v["pending"]
+            .as_array()
+            .is_some_and(|p| p.iter().filter(|e| e["type_"] == "http.get").count() == 3)
+    }));
     // Every event of every round is in the final document.
     assert_eq!(last["events"].as_array().unwrap().len(), POSTS as usize);
     // Each effect reached the server once.
@@ -42,16 +59,27 @@ fn check_backend(b: &Backend) {
         assert_eq!(n, 1, "{}: {path} seen {n} times", b.name());
     }
     assert_eq!(server.seen().len(), POSTS as usize + 3);
-    assert!(server
-        .seen()
-        .iter()
-        .all(|s| s.idempotency_key.as_deref().is_some_and(|k| k.starts_with("finvm-"))));
+    assert!(server.seen().iter().all(|s| s
+        .idempotency_key
+        .as_deref()
+        .is_some_and(|k| k.starts_with("finvm-"))));
 
     // Replay gives identical bytes, and performs nothing.
     let before = server.seen().len();
     let replay = finvm(&["replay", &prog, "--journal", &url, "--overrides", &ov]);
-    assert_eq!(replay.code, 0, "{}: replay failed:\n{}", b.name(), replay.stdout);
-    assert_eq!(replay.stdout, live.stdout, "{}: replay differs from live", b.name());
+    assert_eq!(
+        replay.code,
+        0,
+        "{}: replay failed:\n{}",
+        b.name(),
+        replay.stdout
+    );
+    assert_eq!(
+        replay.stdout,
+        live.stdout,
+        "{}: replay differs from live",
+        b.name()
+    );
     assert_eq!(server.seen().len(), before);
 
     // Live again on the complete journal: everything replayed, same output.
@@ -66,10 +94,18 @@ fn check_backend(b: &Backend) {
     let entries: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
     let entries = entries.as_array().unwrap();
     assert_eq!(entries.len() as u64, last["effects"].as_u64().unwrap());
-    let keys: Vec<&str> = entries[0].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let keys: Vec<&str> = entries[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     assert_eq!(keys, ["kind", "pid", "key", "type_", "payload", "result"]);
     assert_eq!(entries[0]["type_"], "http.post");
-    assert_eq!(entries[0]["result"], serde_json::json!({"string": "paid:0:0x"}));
+    assert_eq!(
+        entries[0]["result"],
+        serde_json::json!({"string": "paid:0:0x"})
+    );
 
     // Replay with the server stopped.
     server.stop();
@@ -87,7 +123,10 @@ fn check_backend(b: &Backend) {
         "{}: {err}",
         b.name()
     );
-    assert!(err.contains(r#""body":{"string":"0y"}"#) && err.contains(r#""body":{"string":"0x"}"#), "{err}");
+    assert!(
+        err.contains(r#""body":{"string":"0y"}"#) && err.contains(r#""body":{"string":"0x"}"#),
+        "{err}"
+    );
     // Fewer payments: the journal has a different effect at entry 6.
     let (prog3, _) = write_program(&dir, "p3", &program(POSTS - 2, "x"), "unused");
     let shorter = finvm(&["replay", &prog3, "--journal", &url, "--overrides", &ov]);
@@ -126,8 +165,6 @@ fn e2e_sqlite_journal() {
 fn e2e_postgres_journal() {
     match pg_url() {
         Some(u) => check_backend(&Backend::Postgres(u)),
-        None => eprintln!(
-            "NOTICE: FINVM_TEST_PG_URL is not set: e2e_postgres_journal SKIPPED"
-        ),
+        None => eprintln!("NOTICE: FINVM_TEST_PG_URL is not set: e2e_postgres_journal SKIPPED"),
     }
 }

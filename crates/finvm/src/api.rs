@@ -71,11 +71,26 @@ pub fn run_program(program: Rc<Program>, opts: &RunOptions) -> RunOutcome {
         m.core.performance_mode = pm;
     }
     m.core.tracing = opts.collect_trace && !m.core.performance_mode;
-    let r = m.run(Mode::Full).map_err(|e| e.to_string());
+    let r = m.run(Mode::Full).map_err(|e| e.to_string()).and_then(|()| {
+        check_output_size(crate::snapshot::output_size(&m), &m, "the run's result and state")
+    });
     RunOutcome {
         machine: Some(m),
         result: r,
     }
+}
+
+/// The `maxOutputSize` check of a finished run or an effect document: the
+/// error text, or `Ok` when `size` is within the limit.
+pub fn check_output_size(size: u64, m: &Machine, what: &str) -> Result<(), String> {
+    if size > m.core.limits.max_output_size.max(0) as u64 {
+        return Err(crate::error::VmError::new(
+            crate::error::ErrorCode::InvalidInstruction,
+            format!("{what} exceeded maxOutputSize"),
+        )
+        .to_string());
+    }
+    Ok(())
 }
 
 /// Decodes, validates and runs a program given as JSON text, as `finvm run` does.

@@ -36,13 +36,28 @@ fn limit_err(code: ErrorCode, msg: String) -> Box<VmError> {
     vm_error(code, msg)
 }
 
-/// Checks a newly built value against `maxValueDepth`.
+/// Checks a newly built value against `maxValueDepth` and `maxValueSize`.
 #[inline]
 pub(crate) fn check_depth(core: &Core, v: &Value, op: &str) -> VmResult<()> {
     if v.depth() as i64 > core.limits.max_value_depth as i64 {
         return Err(limit_err(
             ErrorCode::InvalidInstruction,
             format!("{op} exceeded maxValueDepth"),
+        ));
+    }
+    check_value_size(core, v, op)
+}
+
+/// Checks a value against `maxValueSize` (O(1) for containers: their size
+/// is cached). Without it a few instructions that reuse one value build a
+/// value exponentially larger than memory, as its encoders see it
+/// (regression `regression_fuzz_interp_shared_list_doubling`).
+#[inline]
+pub(crate) fn check_value_size(core: &Core, v: &Value, op: &str) -> VmResult<()> {
+    if v.size() > core.limits.max_value_size.max(0) as u64 {
+        return Err(limit_err(
+            ErrorCode::InvalidInstruction,
+            format!("{op} exceeded maxValueSize"),
         ));
     }
     Ok(())
@@ -164,8 +179,19 @@ impl Machine {
                 int,
             } => crate::process::exec(self, slot, *op, regs, *func, *flag, *int),
             Instr::StateSnapshot { dst } => {
-                let text = crate::snapshot::snapshot_text(self);
-                self.set_reg(slot, base, *dst, Value::str(text));
+                // The text holds the whole machine (earlier snapshot texts
+                // in state included): bound it before building it
+                // (regression `regression_fuzz_interp_snapshot_of_snapshot`).
+                if crate::snapshot::machine_size(self) > self.core.limits.max_output_size.max(0) as u64
+                {
+                    return Err(limit_err(
+                        ErrorCode::InvalidInstruction,
+                        "STATE_SNAPSHOT exceeded maxOutputSize".into(),
+                    ));
+                }
+                let text = Value::str(crate::snapshot::snapshot_text(self));
+                check_size(&self.core, &text, "STATE_SNAPSHOT")?;
+                self.set_reg(slot, base, *dst, text);
                 self.procs[slot].frame.pc += 1;
                 Ok(())
             }
@@ -981,6 +1007,7 @@ fn exec_fast<const TRACE: bool>(
                     Value::Int(Int::Big(_)) | Value::Str(_) => tri!(check_size(core, &v, b.id())),
                     _ => {}
                 }
+                tri!(check_value_size(core, &v, b.id()));
                 set!(dst, v);
             }
             Instr::StateGet { dst, key, opt } => {

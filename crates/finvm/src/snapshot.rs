@@ -1,7 +1,44 @@
 //! The canonical machine snapshot text of `STATE_SNAPSHOT` (`FORMATS.md` §5.1).
 
-use crate::machine::Machine;
+use crate::machine::{Machine, Status};
 use crate::value::canon::canonical_into;
+use crate::value::{Str, Value, NODE_SIZE};
+use std::collections::BTreeMap;
+
+/// [`Value::size`] of a state map: keys and values.
+pub fn state_size(state: &BTreeMap<Str, Value>) -> u64 {
+    state.iter().fold(0u64, |acc, (k, v)| {
+        acc.saturating_add(k.len() as u64).saturating_add(v.size())
+    })
+}
+
+/// The size of what a finished run prints: main's result and the state
+/// (checked against `maxOutputSize`).
+pub fn output_size(m: &Machine) -> u64 {
+    m.main_result().size().saturating_add(state_size(&m.core.state))
+}
+
+/// The size of everything a machine snapshot holds: state, input, every
+/// process's registers, mailbox, status and result, and the events and
+/// intents not yet handed out (checked against `maxOutputSize` before a
+/// `STATE_SNAPSHOT` or an effect document is written).
+pub fn machine_size(m: &Machine) -> u64 {
+    let sum = |acc: u64, v: &Value| acc.saturating_add(v.size());
+    let mut n = state_size(&m.core.state).saturating_add(state_size(&m.core.input));
+    for p in &m.procs {
+        n = p.regs.iter().fold(n, sum);
+        n = p.mailbox.iter().fold(n, sum);
+        n = p.result.iter().fold(n, sum);
+        if let Status::Completed(v) = &p.status {
+            n = sum(n, v);
+        }
+        n = n.saturating_add(NODE_SIZE * (1 + p.call_stack.len() as u64));
+    }
+    for t in m.core.events.iter().chain(&m.core.outbox) {
+        n = n.saturating_add(t.tag.len() as u64).saturating_add(t.value.size());
+    }
+    n
+}
 
 /// `snapshot{program:<v>,state:<entries>,processes:[...],tick:<t>,steps:<n>}`.
 pub fn snapshot_text(m: &Machine) -> String {

@@ -83,7 +83,10 @@ impl Handler for HttpHandler {
                 vec![("content-type".into(), "application/json".into())]
             }
             None | Some(J::Null) => Vec::new(),
-            Some(J::Object(h)) => h.iter().map(|(k, v)| (k.clone(), header_value(v))).collect(),
+            Some(J::Object(h)) => h
+                .iter()
+                .map(|(k, v)| (k.clone(), header_value(v)))
+                .collect(),
             Some(_) => return Err(format!("{}: headers must be an object", req.type_)),
         };
         if !headers

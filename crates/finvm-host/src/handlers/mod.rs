@@ -96,7 +96,12 @@ pub trait LocalHandler {
     /// restarted live run takes from the journal instead of performing it,
     /// so that local state can be rebuilt (`recorded` is its journaled
     /// result). The default does nothing.
-    fn restore(&mut self, _req: &Request, _payload: &Value, _recorded: &Value) -> Result<(), String> {
+    fn restore(
+        &mut self,
+        _req: &Request,
+        _payload: &Value,
+        _recorded: &Value,
+    ) -> Result<(), String> {
         Ok(())
     }
 }
@@ -142,7 +147,11 @@ impl Registry {
     }
 
     /// Registers a driver-thread handler for one intent type.
-    pub fn register_local(&mut self, type_: &str, h: Rc<RefCell<dyn LocalHandler>>) -> &mut Registry {
+    pub fn register_local(
+        &mut self,
+        type_: &str,
+        h: Rc<RefCell<dyn LocalHandler>>,
+    ) -> &mut Registry {
         self.exact.insert(type_.to_string(), HandlerRef::Local(h));
         self
     }
@@ -151,7 +160,7 @@ impl Registry {
     pub fn register_prefix(&mut self, prefix: &str, h: HandlerRef) -> &mut Registry {
         self.prefixes.retain(|(p, _)| p != prefix);
         self.prefixes.push((prefix.to_string(), h));
-        self.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         self
     }
 
@@ -372,7 +381,10 @@ impl Registry {
     /// [`Registry::set_transport`].
     pub fn builtin(opts: &BuiltinOptions, store: StoreHandler) -> Registry {
         let mut r = Registry::new();
-        let http = Arc::new(HttpHandler::new(opts.http_timeout, opts.http_retry_in_doubt));
+        let http = Arc::new(HttpHandler::new(
+            opts.http_timeout,
+            opts.http_retry_in_doubt,
+        ));
         r.register("http.get", http.clone());
         r.register("http.post", http);
         r.register("sys.log", Arc::new(LogHandler::stderr()));

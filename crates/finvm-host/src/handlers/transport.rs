@@ -119,7 +119,8 @@ impl Transport for LoopbackTransport {
         };
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let down = s.down.contains(node);
-        let offline = json!({"nodeStatus": {"node": node, "status": "offline", "reason": "unreachable"}});
+        let offline =
+            json!({"nodeStatus": {"node": node, "status": "offline", "reason": "unreachable"}});
         Ok(match req.type_.as_str() {
             "RemoteSendIntent" => {
                 if down {

@@ -48,7 +48,11 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> JournalError {
 impl FileJournal {
     /// Opens (for [`OpenMode::Write`], creating) a file journal. `run`
     /// names the run of a new file; an existing file keeps its own.
-    pub fn open(path: &str, run: Option<&str>, mode: OpenMode) -> Result<FileJournal, JournalError> {
+    pub fn open(
+        path: &str,
+        run: Option<&str>,
+        mode: OpenMode,
+    ) -> Result<FileJournal, JournalError> {
         let path = PathBuf::from(path);
         let exists = path.exists();
         if !exists && mode == OpenMode::Read {
@@ -73,9 +77,8 @@ impl FileJournal {
                     path.display()
                 )));
             }
-            let slots = parse_array(&text).map_err(|m| {
-                JournalError(format!("journal {}: {m}", path.display()))
-            })?;
+            let slots = parse_array(&text)
+                .map_err(|m| JournalError(format!("journal {}: {m}", path.display())))?;
             return Ok(FileJournal {
                 path,
                 info: RunInfo {
@@ -155,9 +158,10 @@ impl FileJournal {
 
     fn append(&mut self, lines: &str) -> Result<(), JournalError> {
         let path = self.path.clone();
-        let f = self.file.as_mut().ok_or_else(|| {
-            JournalError(format!("journal {}: opened read-only", path.display()))
-        })?;
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| JournalError(format!("journal {}: opened read-only", path.display())))?;
         f.write_all(lines.as_bytes())
             .and_then(|()| f.sync_data())
             .map_err(|e| io_err(&path, "append", e))
@@ -166,7 +170,9 @@ impl FileJournal {
 
 fn parse_header(line: &str) -> Result<RunInfo, String> {
     let j: J = serde_json::from_str(line).map_err(|_| "not a FinVM journal (bad header line)")?;
-    let o = j.as_object().ok_or("not a FinVM journal (bad header line)")?;
+    let o = j
+        .as_object()
+        .ok_or("not a FinVM journal (bad header line)")?;
     if o.get("finvmJournal").and_then(J::as_i64) != Some(1) {
         return Err("not a FinVM journal (unknown header version)".into());
     }
@@ -189,9 +195,7 @@ fn parse_array(text: &str) -> Result<Vec<Slot>, String> {
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let o = e
-                .as_object()
-                .ok_or(format!("entry {i} is not an object"))?;
+            let o = e.as_object().ok_or(format!("entry {i} is not an object"))?;
             Ok(Slot {
                 index: i as u64,
                 intent: Intent::from_members(o).map_err(|m| format!("entry {i}: {m}"))?,
@@ -254,7 +258,11 @@ fn parse_lines(text: &str, what: &str) -> Result<Vec<Slot>, JournalError> {
             let set = o.get("set").and_then(J::as_bool).unwrap_or(true);
             match slots.get_mut(i as usize) {
                 Some(s) if s.result.is_none() => s.retry = set,
-                _ => return Err(bad(&format!("retry mark for entry {i}, which is not in doubt"))),
+                _ => {
+                    return Err(bad(&format!(
+                        "retry mark for entry {i}, which is not in doubt"
+                    )))
+                }
             }
         } else {
             return Err(bad("unknown record"));
@@ -315,9 +323,10 @@ impl JournalStore for FileJournal {
         // reference entry on its own.
         let mut s = String::new();
         for (index, result) in results {
-            let slot = self.slots.get(*index as usize).ok_or_else(|| {
-                JournalError(format!("journal: no intent recorded at {index}"))
-            })?;
+            let slot = self
+                .slots
+                .get(*index as usize)
+                .ok_or_else(|| JournalError(format!("journal: no intent recorded at {index}")))?;
             if slot.result.is_some() {
                 return Err(JournalError(format!(
                     "journal: entry {index} already has a result"

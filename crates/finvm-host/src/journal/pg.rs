@@ -9,7 +9,7 @@
 //! ends, even if the host was killed: one run has at most one live host,
 //! while different runs proceed in parallel.
 
-use super::sqlite::{now_unix, slot_from_row};
+use super::sqlite::{now_unix, slot_from_row, Row};
 use super::{
     check_dense, fnv1a64, new_nonce, Intent, JournalError, JournalStore, OpenMode, RunInfo, Slot,
 };
@@ -84,13 +84,22 @@ impl PgJournal {
             )
             .map_err(|e| pg_err(url, e))?;
             tx.commit().map_err(|e| pg_err(url, e))?;
-            let locked: bool = client
-                .query_one(
-                    "SELECT pg_try_advisory_lock($1)",
-                    &[&fnv1a64(&format!("finvm-journal-run:{run}"))],
-                )
-                .map_err(|e| pg_err(url, e))?
-                .get(0);
+            // A killed host's session ends when the server sees its socket
+            // close; give that a moment before reporting the run busy.
+            let key = fnv1a64(&format!("finvm-journal-run:{run}"));
+            let mut locked = false;
+            for attempt in 0..50 {
+                if attempt > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                locked = client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                    .map_err(|e| pg_err(url, e))?
+                    .get(0);
+                if locked {
+                    break;
+                }
+            }
             if !locked {
                 return Err(JournalError(format!(
                     "journal {} run {run}: in use by another host",
@@ -110,9 +119,8 @@ impl PgJournal {
         } else {
             None
         };
-        let nonce = nonce.ok_or_else(|| {
-            JournalError(format!("journal {}: no run '{run}'", redact(url)))
-        })?;
+        let nonce = nonce
+            .ok_or_else(|| JournalError(format!("journal {}: no run '{run}'", redact(url))))?;
         Ok(PgJournal {
             client,
             url: url.to_string(),
@@ -165,20 +173,19 @@ impl JournalStore for PgJournal {
             .map_err(|e| pg_err(&self.url, e))?;
         let mut slots = Vec::with_capacity(rows.len());
         for r in &rows {
-            let kind: String = r.get(1);
-            let payload: String = r.get(5);
+            let row = Row {
+                idx: r.get(0),
+                kind: r.get(1),
+                pid: r.get(2),
+                key: r.get(3),
+                type_: r.get(4),
+                payload: r.get(5),
+                result: r.get(6),
+                retry: r.get(7),
+            };
             slots.push(
-                slot_from_row(
-                    r.get(0),
-                    &kind,
-                    r.get(2),
-                    r.get(3),
-                    r.get(4),
-                    &payload,
-                    r.get(6),
-                    r.get(7),
-                )
-                .map_err(|m| JournalError(format!("journal {}: {m}", redact(&self.url))))?,
+                slot_from_row(row)
+                    .map_err(|m| JournalError(format!("journal {}: {m}", redact(&self.url))))?,
             );
         }
         check_dense(&slots, &format!("journal {}", redact(&self.url)))?;

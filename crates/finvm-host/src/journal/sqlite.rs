@@ -59,37 +59,42 @@ pub(crate) fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// The stored columns of one slot.
+pub(crate) struct Row {
+    pub idx: i64,
+    pub kind: String,
+    pub pid: String,
+    pub key: Option<String>,
+    pub type_: String,
+    pub payload: String,
+    pub result: Option<String>,
+    pub retry: bool,
+}
+
 /// Builds a slot from stored columns.
-pub(crate) fn slot_from_row(
-    idx: i64,
-    kind: &str,
-    pid: String,
-    key: Option<String>,
-    type_: String,
-    payload: &str,
-    result: Option<String>,
-    retry: bool,
-) -> Result<Slot, String> {
-    let kind = Kind::parse(kind).ok_or_else(|| format!("entry {idx}: unknown kind '{kind}'"))?;
+pub(crate) fn slot_from_row(r: Row) -> Result<Slot, String> {
+    let idx = r.idx;
+    let kind =
+        Kind::parse(&r.kind).ok_or_else(|| format!("entry {idx}: unknown kind '{}'", r.kind))?;
     let payload: J =
-        serde_json::from_str(payload).map_err(|e| format!("entry {idx}: bad payload: {e}"))?;
-    let result = match result {
+        serde_json::from_str(&r.payload).map_err(|e| format!("entry {idx}: bad payload: {e}"))?;
+    let result = match r.result {
         None => None,
-        Some(r) => Some(
-            serde_json::from_str::<J>(&r).map_err(|e| format!("entry {idx}: bad result: {e}"))?,
+        Some(t) => Some(
+            serde_json::from_str::<J>(&t).map_err(|e| format!("entry {idx}: bad result: {e}"))?,
         ),
     };
     Ok(Slot {
         index: idx as u64,
         intent: Intent {
             kind,
-            pid,
-            key,
-            type_,
+            pid: r.pid,
+            key: r.key,
+            type_: r.type_,
             payload,
         },
         result,
-        retry,
+        retry: r.retry,
     })
 }
 
@@ -136,9 +141,8 @@ impl SqliteJournal {
                 e => Err(e),
             })
             .map_err(|e| db_err(path, e))?;
-        let nonce = nonce.ok_or_else(|| {
-            JournalError(format!("journal sqlite:{path}: no run '{run}'"))
-        })?;
+        let nonce =
+            nonce.ok_or_else(|| JournalError(format!("journal sqlite:{path}: no run '{run}'")))?;
         Ok(SqliteJournal {
             conn,
             path: path.to_string(),
@@ -193,24 +197,23 @@ impl JournalStore for SqliteJournal {
             .map_err(|e| db_err(&path, e))?;
         let rows = st
             .query_map(params![self.info.run], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, i64>(7)?,
-                ))
+                Ok(Row {
+                    idx: r.get(0)?,
+                    kind: r.get(1)?,
+                    pid: r.get(2)?,
+                    key: r.get(3)?,
+                    type_: r.get(4)?,
+                    payload: r.get(5)?,
+                    result: r.get(6)?,
+                    retry: r.get::<_, i64>(7)? != 0,
+                })
             })
             .map_err(|e| db_err(&path, e))?;
         let mut slots = Vec::new();
         for row in rows {
-            let (idx, kind, pid, key, type_, payload, result, retry) =
-                row.map_err(|e| db_err(&path, e))?;
+            let row = row.map_err(|e| db_err(&path, e))?;
             slots.push(
-                slot_from_row(idx, &kind, pid, key, type_, &payload, result, retry != 0)
+                slot_from_row(row)
                     .map_err(|m| JournalError(format!("journal sqlite:{path}: {m}")))?,
             );
         }

@@ -5,7 +5,6 @@
 
 use serde_json::{json, Value as J};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,7 +55,12 @@ impl TestServer {
         let state = Arc::new(Mutex::new(ServerState::default()));
         let dedupe = Arc::new(AtomicBool::new(false));
         let delay_ms = Arc::new(AtomicU64::new(0));
-        let (s, st, dd, dl) = (server.clone(), state.clone(), dedupe.clone(), delay_ms.clone());
+        let (s, st, dd, dl) = (
+            server.clone(),
+            state.clone(),
+            dedupe.clone(),
+            delay_ms.clone(),
+        );
         let thread = std::thread::spawn(move || {
             for mut req in s.incoming_requests() {
                 let st = st.clone();
@@ -112,9 +116,8 @@ impl TestServer {
                             r
                         }
                     };
-                    let _ = req.respond(
-                        tiny_http::Response::from_string(text).with_status_code(status),
-                    );
+                    let _ = req
+                        .respond(tiny_http::Response::from_string(text).with_status_code(status));
                 });
             }
         });
@@ -160,10 +163,10 @@ impl Drop for TestServer {
 }
 
 /// The test program: `posts` iterations, each awaiting an `http.post` to
-/// `<base>/pay/<i>` (body `<i>` + `tag`) and a `db.insert` of `{n: i}` in
-/// the same round, appending the reply to a list and emitting a `paid`
-/// event; then a `sys.log`, then three concurrent `http.get`s of
-/// `/quote/2`, `/quote/1`, `/quote/0` (answered in reverse order), then
+/// `<base>/pay/<i>` (body `<i>` + `tag`), then a `db.insert` of `{n: i}`,
+/// appending the replies to lists and emitting a `paid` event; then a
+/// `sys.log`; then three `http.get`s of `/quote/2`, `/quote/1`, `/quote/0`
+/// in one round (three worker processes; answered in reverse order); then
 /// `db.query` of the table. Returns `{paid, ids, quotes, rows}` and stores
 /// `paid` in state.
 pub fn program(posts: i64, tag: &str) -> String {
@@ -225,22 +228,19 @@ pub fn program(posts: i64, tag: &str) -> String {
         json!(["EFFECT_NEW", 11, "sys.log", 10]),
         json!(["EFFECT_REQUEST", 11]),
     ];
-    // Three concurrent quotes, awaited in request order q2, q1, q0.
-    for (k, x) in [(0, 2), (1, 1), (2, 0)] {
-        ins.push(json!(["LOAD_CONST", 9, 10 + x]));
+    // Three concurrent quotes (one round: three worker processes each await
+    // an http.get), requested q0 (/quote/2), q1, q2 (/quote/0), so they
+    // complete in reverse order; joined in order.
+    for k in 0..3 {
+        ins.push(json!(["LOAD_CONST", 9, 12 - k]));
         ins.push(json!(["CALL_BUILTIN", 9, "str.concat@1", [0, 9]]));
         ins.push(json!(["LOAD_CONST", 8, 13 + k]));
-        ins.push(json!(["RECORD_NEW", 10]));
-        ins.push(json!(["RECORD_SET", 10, 10, "key", 8]));
-        ins.push(json!(["RECORD_SET", 10, 10, "url", 9]));
-        ins.push(json!(["EFFECT_NEW", 11, "http.get", 10]));
-        ins.push(json!(["EFFECT_AWAIT", 11]));
+        ins.push(json!(["PROC_SPAWN", 16 + k, "quote", [8, 9]]));
     }
     ins.push(json!(["LIST_NEW", 19]));
-    for _ in 0..3 {
-        ins.push(json!(["PROC_RECEIVE_MATCH", 12, 5]));
-        ins.push(json!(["VARIANT_PAYLOAD", 12, 12]));
-        ins.push(json!(["RECORD_GET", 12, 12, "value"]));
+    for k in 0..3 {
+        ins.push(json!(["PROC_JOIN", 12, 16 + k]));
+        ins.push(json!(["PROC_JOIN_RESULT", 12, 16 + k]));
         ins.push(json!(["LIST_APPEND", 19, 19, 12]));
     }
     // db.query of the table
@@ -273,7 +273,15 @@ pub fn program(posts: i64, tag: &str) -> String {
             {"string": "q0"}, {"string": "q1"}, {"string": "q2"}, {"string": "rows"}
         ],
         "limits": {"maxSteps": 1000000},
-        "functions": {"main": {"registerCount": 21, "instructions": ins}}
+        "functions": {
+            "main": {"registerCount": 21, "instructions": ins},
+            "quote": {"arity": 2, "registerCount": 6, "instructions": [
+                ["RECORD_NEW", 2], ["RECORD_SET", 2, 2, "key", 0], ["RECORD_SET", 2, 2, "url", 1],
+                ["EFFECT_NEW", 3, "http.get", 2], ["EFFECT_AWAIT", 3], ["LOAD_CONST", 4, 3],
+                ["PROC_RECEIVE_MATCH", 5, 4], ["VARIANT_PAYLOAD", 5, 5], ["RECORD_GET", 5, 5, "value"],
+                ["RETURN", 5]
+            ]}
+        }
     });
     serde_json::to_string(&doc).unwrap()
 }
@@ -339,7 +347,11 @@ pub fn unique() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{}-{t}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{}-{t}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A fresh temporary directory (removed by the caller if it likes).

@@ -272,6 +272,8 @@ fn quiesce(mut m: Machine) -> Result<EffectOutput, EffectError> {
     m.reset_step_budget();
     m.run(Mode::Quiesce).map_err(failed)?;
     m.check_main_ended().map_err(failed)?;
+    let size = crate::snapshot::machine_size(&m);
+    crate::api::check_output_size(size, &m, "the effect document").map_err(EffectError::Failed)?;
     let outbox = std::mem::take(&mut m.core.outbox);
     let events = std::mem::take(&mut m.core.events);
     // Diagnostics are not part of the effect API's output or snapshot.

@@ -112,6 +112,14 @@ impl std::borrow::Borrow<str> for Str {
     }
 }
 
+/// [`Value::size`] of one node (a scalar, or a container without its children).
+pub const NODE_SIZE: u64 = 16;
+
+/// Sums sizes (wrapping: see [`Value::size`]).
+fn sum_sizes(sizes: impl Iterator<Item = u64>) -> u64 {
+    sizes.fold(0, u64::wrapping_add)
+}
+
 /// The cached depth of a container: the deepest child and how many children
 /// have that depth, so removing one of several deepest children is O(1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -150,11 +158,13 @@ impl Depth {
     }
 }
 
-/// A list value with its cached nesting depth.
+/// A list value with its cached nesting depth and size.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct List {
     items: Vec<Value>,
     depth: Depth,
+    /// Sum of the items' [`Value::size`] (exact, wrapping: see there).
+    size: u64,
 }
 
 impl List {
@@ -166,7 +176,8 @@ impl List {
     /// A list of the given items.
     pub fn from_vec(items: Vec<Value>) -> List {
         let depth = Depth::of(items.iter().map(Value::depth));
-        List { items, depth }
+        let size = sum_sizes(items.iter().map(Value::size));
+        List { items, depth, size }
     }
 
     /// The elements.
@@ -194,13 +205,16 @@ impl List {
     /// Appends an element.
     pub fn push(&mut self, v: Value) {
         self.depth.add(v.depth());
+        self.size = self.size.wrapping_add(v.size());
         self.items.push(v);
     }
 
     /// Replaces element `i` (which must exist).
     pub fn set(&mut self, i: usize, v: Value) {
         let nd = v.depth();
+        let ns = v.size();
         let old = std::mem::replace(&mut self.items[i], v);
+        self.size = self.size.wrapping_add(ns).wrapping_sub(old.size());
         self.depth.add(nd);
         if self.depth.remove(old.depth()) {
             self.depth = Depth::of(self.items.iter().map(Value::depth));
@@ -211,13 +225,20 @@ impl List {
     pub fn depth(&self) -> u32 {
         self.depth.max + 1
     }
+
+    /// [`Value::size`] of the list value itself.
+    pub fn size(&self) -> u64 {
+        NODE_SIZE.wrapping_add(self.size)
+    }
 }
 
-/// A map value (keys in [`Value`] order) with its cached nesting depth.
+/// A map value (keys in [`Value`] order) with its cached nesting depth and size.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Map {
     entries: BTreeMap<Value, Value>,
     depth: Depth,
+    /// Sum of the keys' and values' [`Value::size`].
+    size: u64,
 }
 
 impl Map {
@@ -249,8 +270,12 @@ impl Map {
     /// Inserts or replaces.
     pub fn insert(&mut self, k: Value, v: Value) {
         let kd = k.depth();
+        let (ks, vs) = (k.size(), v.size());
         self.depth.add(kd.max(v.depth()));
+        // An existing (equal, so equally sized) key is kept.
+        self.size = self.size.wrapping_add(ks).wrapping_add(vs);
         if let Some(old) = self.entries.insert(k, v) {
+            self.size = self.size.wrapping_sub(ks).wrapping_sub(old.size());
             if self.depth.remove(kd.max(old.depth())) {
                 self.recompute();
             }
@@ -260,6 +285,7 @@ impl Map {
     /// Removes a key.
     pub fn remove(&mut self, k: &Value) -> Option<Value> {
         let old = self.entries.remove(k)?;
+        self.size = self.size.wrapping_sub(k.size()).wrapping_sub(old.size());
         if self.depth.remove(k.depth().max(old.depth())) {
             self.recompute();
         }
@@ -274,6 +300,11 @@ impl Map {
     pub fn depth(&self) -> u32 {
         self.depth.max + 1
     }
+
+    /// [`Value::size`] of the map value itself.
+    pub fn size(&self) -> u64 {
+        NODE_SIZE.wrapping_add(self.size)
+    }
 }
 
 impl FromIterator<(Value, Value)> for Map {
@@ -286,11 +317,13 @@ impl FromIterator<(Value, Value)> for Map {
     }
 }
 
-/// A record value (fields in UTF-16 order) with its cached nesting depth.
+/// A record value (fields in UTF-16 order) with its cached nesting depth and size.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Record {
     fields: BTreeMap<Str, Value>,
     depth: Depth,
+    /// Sum of the field names' lengths and the values' [`Value::size`].
+    size: u64,
 }
 
 impl Record {
@@ -326,7 +359,10 @@ impl Record {
     /// Inserts or replaces a field.
     pub fn insert(&mut self, k: Str, v: Value) {
         self.depth.add(v.depth());
+        let ks = k.len() as u64;
+        self.size = self.size.wrapping_add(ks).wrapping_add(v.size());
         if let Some(old) = self.fields.insert(k, v) {
+            self.size = self.size.wrapping_sub(ks).wrapping_sub(old.size());
             if self.depth.remove(old.depth()) {
                 self.recompute();
             }
@@ -340,6 +376,7 @@ impl Record {
         } else {
             self.fields.remove(&Str::new(k))?
         };
+        self.size = self.size.wrapping_sub(k.len() as u64).wrapping_sub(old.size());
         if self.depth.remove(old.depth()) {
             self.recompute();
         }
@@ -353,6 +390,11 @@ impl Record {
     /// Depth of the record value itself.
     pub fn depth(&self) -> u32 {
         self.depth.max + 1
+    }
+
+    /// [`Value::size`] of the record value itself.
+    pub fn size(&self) -> u64 {
+        NODE_SIZE.wrapping_add(self.size)
     }
 }
 
@@ -529,6 +571,53 @@ impl Value {
             }
             Value::Machine(m) => 1 + m.data.depth(),
             _ => 0,
+        }
+    }
+
+    /// The size of the value as its encoders see it, in units of roughly one
+    /// byte of its JSON text: 16 per node, plus the bytes of strings, names
+    /// and tags, 4 per byte of a byte string and one per 3 bits of a big
+    /// integer. A part shared by several places counts once per place, as an
+    /// encoder writes it once per place, so the size bounds the work of
+    /// encoding, hashing, showing and comparing the value (`maxValueSize`,
+    /// regression `regression_fuzz_interp_shared_list_doubling`). O(1) for
+    /// lists, maps and records (cached), O(depth) for other wrappers.
+    ///
+    /// Sums wrap instead of saturating so a cached size is exact, whatever
+    /// order a container was built in; the VM checks every value it builds,
+    /// so no reachable size comes near 2^64.
+    pub fn size(&self) -> u64 {
+        let big = |i: &Int| match i {
+            Int::Small(_) => 0,
+            Int::Big(b) => b.as_sign_words().1.len() as u64 * 22,
+        };
+        let text = |s: &str| NODE_SIZE.wrapping_add(s.len() as u64);
+        match self {
+            Value::Unit | Value::Bool(_) => NODE_SIZE,
+            Value::Int(i) => NODE_SIZE.wrapping_add(big(i)),
+            Value::Fixed(f) => NODE_SIZE.wrapping_add(8).wrapping_add(big(&f.value)),
+            Value::Rational(r) => NODE_SIZE
+                .wrapping_add(big(&r.numerator))
+                .wrapping_add(big(&r.denominator)),
+            Value::Str(s) | Value::Symbol(s) | Value::FunctionRef(s) | Value::Process(s) => text(s),
+            Value::Bytes(b) => NODE_SIZE.wrapping_add(4 * b.len() as u64),
+            Value::List(l) => l.size(),
+            Value::Map(m) => m.size(),
+            Value::Record(r) => r.size(),
+            Value::Variant(t) | Value::Event(t) | Value::Effect(t) | Value::Proof(t) => {
+                text(&t.tag).wrapping_add(t.value.size())
+            }
+            Value::Option(None) => NODE_SIZE,
+            Value::Option(Some(v)) => NODE_SIZE.wrapping_add(v.size()),
+            Value::Result(r) => NODE_SIZE.wrapping_add(match &**r {
+                Ok(v) | Err(v) => v.size(),
+            }),
+            Value::RemoteProcess(rp) => text(&rp.0).wrapping_add(rp.1.len() as u64),
+            Value::Machine(m) => text(&m.machine_id)
+                .wrapping_add(m.instance_id.len() as u64)
+                .wrapping_add(m.current_state.len() as u64)
+                .wrapping_add(m.history_hash.len() as u64)
+                .wrapping_add(m.data.size()),
         }
     }
 

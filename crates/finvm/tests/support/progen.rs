@@ -686,7 +686,7 @@ fn limits<S: Source>(src: &mut S, shape: &Shape) -> J {
     set("maxRecordFields", *src.pick(&[2, 64, 64]));
     set("maxValueDepth", *src.pick(&[1, 4, 20, 20, 100]));
     set("maxValueSize", *src.pick(&[64, 4096, 1 << 20]));
-    set("maxOutputSize", *src.pick(&[256, 65_536, 1 << 22]));
+    set("maxOutputSize", *src.pick(&[2_048, 65_536, 1 << 22, 1 << 22]));
     if src.coin() {
         set("maxCallDepth", src.range(0, 12));
         set("maxFrames", src.range(0, 12));
