@@ -182,7 +182,8 @@ impl Machine {
                 // The text holds the whole machine (earlier snapshot texts
                 // in state included): bound it before building it
                 // (regression `regression_fuzz_interp_snapshot_of_snapshot`).
-                if crate::snapshot::machine_size(self) > self.core.limits.max_output_size.max(0) as u64
+                if crate::snapshot::machine_size(self)
+                    > self.core.limits.max_output_size.max(0) as u64
                 {
                     return Err(limit_err(
                         ErrorCode::InvalidInstruction,
@@ -381,7 +382,10 @@ fn exec_fast<const TRACE: bool>(
                 format!("PC out of bounds in function {id}")
             ));
         };
-        if is_slow(ins) {
+        // Without tracing, slow instructions are recognised inside the match
+        // (they give their step back); with tracing they must be caught
+        // before the trace entry is written.
+        if TRACE && is_slow(ins) {
             break Ok(Flow::Slow);
         }
         fuel -= 1;
@@ -1119,7 +1123,10 @@ fn exec_fast<const TRACE: bool>(
             | Instr::MachineNew { .. }
             | Instr::MachineTransition { .. }
             | Instr::InvariantCheck { .. } => {
-                unreachable!("slow instructions are dispatched by run_slice")
+                // Handed to `Machine::exec_slow`, which counts the step itself.
+                fuel += 1;
+                frame.pc -= 1;
+                break Ok(Flow::Slow);
             }
         }
     };
