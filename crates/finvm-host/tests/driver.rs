@@ -480,3 +480,78 @@ fn runs_share_a_database() {
         assert_eq!(jb.load().unwrap().len(), 3, "{}", b.name());
     }
 }
+
+/// A persistent store applies each effect once, even when the host died
+/// after the store committed but before the journal recorded the result:
+/// the retried effect gets the store's recorded answer, not a second insert.
+#[test]
+fn persistent_store_effect_in_doubt_is_applied_once() {
+    use finvm_host::handlers::{BuiltinOptions, StoreHandler};
+    use finvm_host::store::Store;
+    let mut ins = vec![json!(["LIST_NEW", 4]), json!(["LOAD_CONST", 5, 0])];
+    for i in 0..2 {
+        ins.extend([
+            json!(["LOAD_CONST", 1, 1 + i]),
+            json!(["LOAD_CONST", 2, 3 + i]),
+            json!(["LOAD_CONST", 3, 5]),
+            json!(["RECORD_NEW", 6]),
+            json!(["RECORD_SET", 6, 6, "n", 2]),
+            json!(["RECORD_NEW", 7]),
+            json!(["RECORD_SET", 7, 7, "key", 1]),
+            json!(["RECORD_SET", 7, 7, "table", 3]),
+            json!(["RECORD_SET", 7, 7, "record", 6]),
+            json!(["EFFECT_NEW", 8, "db.insert", 7]),
+            json!(["EFFECT_AWAIT", 8]),
+            json!(["PROC_RECEIVE_MATCH", 9, 5]),
+            json!(["VARIANT_PAYLOAD", 9, 9]),
+            json!(["RECORD_GET", 9, 9, "value"]),
+            json!(["LIST_APPEND", 4, 4, 9]),
+        ]);
+    }
+    ins.push(json!(["RETURN", 4]));
+    let text = json!({
+        "constants": [{"string": "EffectReply"}, {"string": "k0"}, {"string": "k1"},
+                      {"int": "0"}, {"int": "1"}, {"string": "t"}],
+        "registerCount": 10, "instructions": ins
+    })
+    .to_string();
+    let dir = temp_dir("pstore");
+    let store_path = dir.join("store.db");
+    let (url, mut j) = fresh(&Backend::File, &dir, "ps");
+    // The first host: intent 0 journaled, the store applied it, then the host died.
+    let payload = serde_json::from_str::<J>(
+        r#"{"record":{"key":{"string":"k0"},"record":{"record":{"n":{"int":"0"}}},"table":{"string":"t"}}}"#,
+    )
+    .unwrap();
+    j.record_intents(
+        0,
+        &[finvm_host::Intent {
+            kind: finvm_host::Kind::AwaitReply,
+            pid: "main".into(),
+            key: Some("k0".into()),
+            type_: "db.insert".into(),
+            payload: payload.clone(),
+        }],
+    )
+    .unwrap();
+    {
+        let mut s = Store::open_sqlite(&store_path).unwrap();
+        let v = finvm_host::convert::from_tagless(&payload).unwrap();
+        let key = j.info().idempotency_key(0);
+        assert_eq!(
+            s.handle_once(&key, "db.insert", &v).unwrap(),
+            finvm::Value::str("rec0")
+        );
+    }
+    // The restarted host.
+    let store = StoreHandler::new(Store::open_sqlite(&store_path).unwrap(), true);
+    let reg = Registry::builtin(&BuiltinOptions::default(), store);
+    let (report, _) = live(&text, j.as_mut(), &reg).unwrap();
+    assert_eq!(
+        report.result,
+        r#"{"list":[{"string":"rec0"},{"string":"rec1"}]}"#
+    );
+    assert_eq!(report.stats.retried, 1);
+    drop(j);
+    assert_eq!(load(&url).len(), 2);
+}

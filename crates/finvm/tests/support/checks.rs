@@ -5,12 +5,14 @@
 // Each user compiles this file on its own and uses part of it.
 #![allow(dead_code)]
 
-use finvm::api::{run_json, RunOptions};
+use finvm::api::{
+    completed_json, failed_json, load_program, run_json, run_program, trace_lines, RunOptions,
+};
 use finvm::effect::snapshot::{decode_snapshot, encode_snapshot};
 use finvm::effect::{self, Delivery, EffectError, EffectOutput, Overrides, PendingKind, Quiescence};
+use finvm::machine::{Status, Wait};
 use finvm::program::Program;
 use finvm::value::{Str, Value};
-use serde_json::Value as J;
 use std::rc::Rc;
 
 /// The scheduler's deadlock error of `finvm run` (a status in the effect API).
@@ -41,74 +43,90 @@ pub struct RunSummary {
     pub completed: bool,
 }
 
+/// One run of a loaded program: the output document and the trace.
+fn run_once(program: &Rc<Program>, performance_mode: Option<bool>, trace: bool) -> (String, Vec<String>, bool) {
+    let out = run_program(program.clone(), &opts(performance_mode, trace));
+    let lines = out.machine.as_ref().map(trace_lines).unwrap_or_default();
+    match (&out.result, &out.machine) {
+        (Ok(()), Some(m)) => (completed_json(m), lines, true),
+        (Err(e), _) => (failed_json(e), lines, false),
+        (Ok(()), None) => unreachable!("a completed run has a machine"),
+    }
+}
+
 /// Runs `text` (a program the caller knows to be bounded) and checks:
 /// two runs give identical output and trace; flipping `performanceMode` and
 /// switching tracing off change nothing; the effect API agrees with `run`
-/// (same steps, result and state, or the same error).
+/// (same steps, result and state, or the same error). Text that does not
+/// load must fail `run` with the load error.
 pub fn check_run(text: &str) -> Result<RunSummary, String> {
-    let own_pm = serde_json::from_str::<J>(text)
-        .ok()
-        .and_then(|j| j["performanceMode"].as_bool())
-        .unwrap_or(false);
-    let a = run_json(text, &opts(None, true));
-    let b = run_json(text, &opts(None, true));
-    ensure!(a.json == b.json, "two runs differ:\n{}\n{}", a.json, b.json);
-    ensure!(a.trace == b.trace, "two traces differ");
-    let flipped = run_json(text, &opts(Some(!own_pm), false));
+    let program = match load_program(text) {
+        Ok(p) => Rc::new(p),
+        Err(e) => {
+            // Loading is deterministic too, and `run` reports it.
+            let r = run_json(text, &opts(None, false));
+            ensure!(r.json == failed_json(&e), "load error differs: {}", r.json);
+            return Ok(RunSummary { completed: false });
+        }
+    };
+    let own_pm = program.performance_mode;
+    let (a, a_trace, ok) = run_once(&program, None, true);
+    let (b, b_trace, _) = run_once(&program, None, true);
+    ensure!(a == b, "two runs differ:\n{a}\n{b}");
+    ensure!(a_trace == b_trace, "two traces differ");
+    let (flipped, _, _) = run_once(&program, Some(!own_pm), false);
     ensure!(
-        a.json == flipped.json,
-        "performanceMode {} changed the output:\n{}\n{}",
-        !own_pm,
-        a.json,
-        flipped.json
+        a == flipped,
+        "performanceMode {} changed the output:\n{a}\n{flipped}",
+        !own_pm
     );
-    let untraced = run_json(text, &opts(None, false));
-    ensure!(
-        a.json == untraced.json,
-        "tracing changed the output:\n{}\n{}",
-        a.json,
-        untraced.json
-    );
+    let (untraced, _, _) = run_once(&program, None, false);
+    ensure!(a == untraced, "tracing changed the output:\n{a}\n{untraced}");
 
-    let out = effect::start(text, "");
-    let doc: J = serde_json::from_str(&out).map_err(|e| format!("effect output not JSON: {e}"))?;
-    let run: J = serde_json::from_str(&a.json).map_err(|e| format!("run output not JSON: {e}"))?;
-    let status = doc["status"].as_str().unwrap_or("");
-    // The effect document holds more than the run's output (the snapshot),
-    // so only it may exceed maxOutputSize.
-    if doc["error"].as_str() == Some(EFFECT_TOO_BIG) {
-        return Ok(RunSummary { completed: a.ok });
-    }
-    match run["status"].as_str() {
-        Some("completed") => {
+    // The effect API runs the same machine. `run` stops once main has
+    // completed and nothing is ready; the effect API also wakes sleepers,
+    // so the two agree unless a process sleeps at the end of the run.
+    let started = effect::start_program(program.clone(), &Overrides::default());
+    let run = run_program(program, &opts(None, false));
+    let sleeping = run.machine.as_ref().is_some_and(|m| {
+        m.procs
+            .iter()
+            .any(|p| matches!(p.status, Status::Waiting(Wait::Tick(_))))
+    });
+    match (&started, &run.result, &run.machine) {
+        (_, Ok(()), _) if sleeping => {}
+        // The effect document holds more than the run's output (the
+        // snapshot), so only it may exceed maxOutputSize.
+        (Err(EffectError::Failed(e)), _, _) if e == EFFECT_TOO_BIG => {}
+        (Ok(out), Ok(()), Some(m)) => {
             ensure!(
-                ["completed", "suspended", "deadlock"].contains(&status),
-                "run completed, effect start gave {out}"
+                out.result() == m.main_result(),
+                "results differ: {}\n{a}",
+                out.to_json()
             );
-            ensure!(doc["result"] == run["result"], "results differ: {out}\n{}", a.json);
-            ensure!(doc["state"] == run["state"], "states differ: {out}\n{}", a.json);
+            ensure!(*out.state() == m.core.state, "states differ: {}\n{a}", out.to_json());
             ensure!(
-                doc["snapshot"]["steps"] == run["steps"],
-                "steps differ: {out}\n{}",
-                a.json
+                out.machine.core.steps == m.core.steps,
+                "steps differ: {}\n{a}",
+                out.to_json()
             );
         }
-        _ => {
-            let err = run["error"].as_str().unwrap_or("");
-            if err == RUN_DEADLOCK {
-                ensure!(
-                    ["suspended", "deadlock"].contains(&status),
-                    "run deadlocked, effect start gave {out}"
-                );
-            } else {
-                ensure!(
-                    status == "failed" && doc["error"].as_str() == Some(err),
-                    "run failed with {err:?}, effect start gave {out}"
-                );
-            }
+        (Ok(out), Err(e), _) if e == RUN_DEADLOCK => ensure!(
+            out.status != Quiescence::Completed,
+            "run deadlocked, effect start completed: {}",
+            out.to_json()
+        ),
+        (Err(EffectError::Failed(x)), Err(y), _) => {
+            ensure!(x == y, "run failed with {y:?}, effect start with {x:?}")
+        }
+        (started, _, _) => {
+            return Err(format!(
+                "run gave {a}, effect start gave {}",
+                doc_of(started)
+            ))
         }
     }
-    Ok(RunSummary { completed: a.ok })
+    Ok(RunSummary { completed: ok })
 }
 
 /// The default host: a reply to every awaited intent (a value derived from
