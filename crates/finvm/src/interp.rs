@@ -517,8 +517,11 @@ fn exec_fast<const TRACE: bool>(
             Instr::JumpLabel { target } => {
                 // The LABEL at the target is a no-op step: run it now if the
                 // budget allows (it cannot fail), else land on it.
-                if !TRACE && fuel > 0 {
+                if fuel > 0 {
                     fuel -= 1;
+                    if TRACE {
+                        core.record_trace(frame.func, *target);
+                    }
                     frame.pc = *target + 1;
                 } else {
                     frame.pc = *target;
@@ -548,8 +551,11 @@ fn exec_fast<const TRACE: bool>(
                 };
                 put_bool(&mut reg!(dst), r);
                 // The branch at pc + 1 reads the Bool just written: it cannot fail.
-                if !TRACE && fuel > 0 {
+                if fuel > 0 {
                     fuel -= 1;
+                    if TRACE {
+                        core.record_trace(frame.func, frame.pc);
+                    }
                     frame.pc = if r == *on { *target } else { frame.pc + 1 };
                 }
             }
@@ -1299,5 +1305,36 @@ fn input_builtin(core: &Core, b: builtins::Builtin, args: &[Value]) -> VmResult<
                 .collect();
             Ok(Value::record(r))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::{load_program, run_program, RunOptions};
+    use std::rc::Rc;
+
+    /// Fused superinstructions must leave exactly the unfused trace: every
+    /// executed instruction once, in order, including the LABEL a jump lands
+    /// on and the branch after a comparison.
+    #[test]
+    fn superinstructions_record_the_unfused_trace() {
+        let program = r#"{"registerCount":6,"constants":[{"int":"0"},{"int":"1"},{"int":"2"}],
+          "instructions":[["LOAD_CONST",0,0],["LOAD_CONST",1,0],["LOAD_CONST",2,1],["LOAD_CONST",3,2],
+            ["LABEL","loop"],["LT",4,1,3],["JUMP_IF_FALSE",4,"end"],["ADD",0,0,1],["ADD",1,1,2],["JUMP","loop"],
+            ["LABEL","end"],["RETURN",0]]}"#;
+        let p = Rc::new(load_program(program).unwrap());
+        let opts = RunOptions {
+            performance_mode: Some(false),
+            collect_trace: true,
+        };
+        let m = run_program(p, &opts).machine.unwrap();
+        let pcs: Vec<u32> = m.core.trace.iter().map(|(_, pc)| *pc).collect();
+        let mut want = vec![0, 1, 2, 3];
+        for _ in 0..2 {
+            want.extend([4, 5, 6, 7, 8, 9]);
+        }
+        want.extend([4, 5, 6, 10, 11]);
+        assert_eq!(pcs, want);
+        assert_eq!(m.core.steps, want.len() as u64);
     }
 }
