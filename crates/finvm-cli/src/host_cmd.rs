@@ -8,6 +8,11 @@
 //! print identical bytes. A progress line goes to standard error once a run
 //! has taken more than a second, and then at most once a second.
 //!
+//! With `--grant` and a key source (`run-sealed`'s) they open a sealed
+//! program, inputs (`--inputs`) and, for `live`, store (`--sealed-store`)
+//! before anything runs or is journaled; `--seal-output` prints every
+//! document as an `output` envelope.
+//!
 //! Exit codes: 0 completed; 1 error; 2 the journal diverges from the run
 //! (mismatch, exhausted, unused entries); 3 an effect is in doubt (see
 //! `finvm journal resolve`).
@@ -15,22 +20,32 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
 use finvm::effect::{load_program, Overrides};
+use finvm::program::Program;
 use finvm_host::journal::{self, JournalUrl, OpenMode, Slot};
 use finvm_host::store::{Flavor, Store};
 use finvm_host::{
     run_live, run_replay, BuiltinOptions, HostError, LiveOptions, LoopbackTransport, Registry,
     RoundReport, StoreHandler,
 };
+use finvm_secure::{seal_output, Dek};
+
+use crate::secure_cmd::{open_for_run, OpenArgs, Opened};
 
 /// `finvm live`.
 #[derive(Args)]
 pub struct LiveArgs {
-    /// The program JSON file.
+    /// The program: JSON, or a `program` envelope with --grant.
     file: PathBuf,
+    #[command(flatten)]
+    open: OpenArgs,
+    /// Load the memory store from this sealed database: a `db` envelope (with --grant) or a v2 bundle (with a passphrase).
+    #[arg(long, value_name = "FILE")]
+    sealed_store: Option<PathBuf>,
     /// The journal: a file path, `sqlite:PATH` or `postgres://…` (created when absent; an existing journal is replayed first, then the run goes on live).
     #[arg(long, value_name = "URL")]
     journal: String,
@@ -66,8 +81,10 @@ pub enum InDoubtArg {
 /// `finvm replay`.
 #[derive(Args)]
 pub struct ReplayArgs {
-    /// The program JSON file.
+    /// The program: JSON, or a `program` envelope with --grant.
     file: PathBuf,
+    #[command(flatten)]
+    open: OpenArgs,
     /// The journal: a file path (a JSON-lines journal or a reference JSON array), `sqlite:PATH` or `postgres://…`.
     #[arg(long, value_name = "URL")]
     journal: String,
@@ -137,8 +154,27 @@ fn fail(msg: &str, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Where documents go: stdout, each sealed as an `output` envelope when a
+/// key is set (`--seal-output`).
+struct Out(Option<Dek>);
+
+impl Out {
+    fn line(&self, doc: &str) {
+        match &self.0 {
+            Some(dek) => out_line(&seal_output(dek, doc).to_json()),
+            None => out_line(doc),
+        }
+    }
+
+    fn fail(&self, msg: &str, code: u8) -> ExitCode {
+        self.line(&error_doc(msg));
+        ExitCode::from(code)
+    }
+}
+
 /// Prints each round, and a progress line on stderr for long runs.
 struct Printer {
+    out: Out,
     verb: &'static str,
     started: Instant,
     last: Option<Instant>,
@@ -146,8 +182,9 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(verb: &'static str) -> Printer {
+    fn new(verb: &'static str, out: Out) -> Printer {
         Printer {
+            out,
             verb,
             started: Instant::now(),
             last: None,
@@ -156,7 +193,7 @@ impl Printer {
     }
 
     fn round(&mut self, r: &RoundReport) {
-        out_line(&r.to_json());
+        self.out.line(&r.to_json());
         self.effects = r.first_index + r.pending.len() as u64;
         let now = Instant::now();
         let due = match self.last {
@@ -176,30 +213,65 @@ impl Printer {
     }
 }
 
-/// Reads the program and overrides texts (`""`: no overrides).
-fn load(file: &Path, overrides: Option<&PathBuf>) -> Result<(String, String), String> {
-    let program = crate::read_text(file)?;
+/// Reads and opens the program (and inputs and sealed store), then reads the
+/// overrides text (`""`: no overrides).
+fn load(
+    file: &Path,
+    open: &OpenArgs,
+    sealed_store: Option<&Path>,
+    overrides: Option<&PathBuf>,
+) -> Result<(Opened, String), String> {
+    let opened = open_for_run(open, file, sealed_store)?;
     let overrides = match overrides {
         Some(p) => crate::read_text(p)?,
         None => String::new(),
     };
+    Ok((opened, overrides))
+}
+
+/// Loads the program (validated as `finvm run` does, with decrypted input
+/// values as `run-sealed` does) and decodes the overrides.
+fn prepare(
+    text: &str,
+    inputs: Option<&str>,
+    overrides: &str,
+) -> Result<(Rc<Program>, Overrides), String> {
+    let program = match inputs {
+        None => load_program(text).map_err(|e| format!("VM {}: {}", e.status(), e.message()))?,
+        Some(values) => program_with_inputs(text, values)?,
+    };
+    let overrides = Overrides::decode(overrides)?;
     Ok((program, overrides))
 }
 
-/// Loads the program (validated as `finvm run` does) and decodes the overrides.
-fn prepare(
-    text: &str,
-    overrides: &str,
-) -> Result<(std::rc::Rc<finvm::program::Program>, Overrides), String> {
-    let program = load_program(text).map_err(|e| format!("VM {}: {}", e.status(), e.message()))?;
-    let overrides = Overrides::decode(overrides)?;
-    Ok((program, overrides))
+/// As `finvm_secure::run_with_inputs` decodes: a program without `inputs`
+/// gets an empty schema, so values it does not declare are reported.
+fn program_with_inputs(text: &str, values: &str) -> Result<Rc<Program>, String> {
+    let mut root = finvm::decode::parse_json(text).map_err(|e| format!("VM error: {e}"))?;
+    if let Some(obj) = root.as_object_mut() {
+        obj.entry("inputs")
+            .or_insert_with(|| serde_json::json!({"schema": [], "values": {}}));
+    }
+    let doc = finvm::decode::decode_program_json(&root, Some(values))
+        .map_err(|e| format!("VM error: {e}"))?;
+    let program = finvm::validate::compile(doc).map_err(|e| format!("VM failed: {e}"))?;
+    Ok(Rc::new(program))
+}
+
+/// A memory store loaded with a sealed store's opened database.
+fn memory_store(db: &str) -> Result<Store, String> {
+    let mut store = Store::open_memory().map_err(|e| format!("store: {e}"))?;
+    store.set_flavor(Flavor::Memory);
+    store
+        .load_plaintext(db)
+        .map_err(|e| format!("--sealed-store: {e}"))?;
+    Ok(store)
 }
 
 fn finish(result: Result<finvm_host::RunReport, HostError>, verb: &str, p: &Printer) -> ExitCode {
     match result {
         Ok(report) => {
-            out_line(&report.to_json());
+            p.out.line(&report.to_json());
             if p.last.is_some() {
                 let s = report.stats;
                 eprintln!(
@@ -214,26 +286,47 @@ fn finish(result: Result<finvm_host::RunReport, HostError>, verb: &str, p: &Prin
             }
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e.to_string(), e.exit_code()),
+        Err(e) => p.out.fail(&e.to_string(), e.exit_code()),
     }
 }
 
 /// `finvm live FILE --journal URL`.
 pub fn live(args: LiveArgs) -> ExitCode {
-    let (text, overrides) = match load(&args.file, args.overrides.as_ref()) {
+    if args.sealed_store.is_some() && args.store != "memory" {
+        return fail(
+            "--sealed-store loads the memory store; it cannot be combined with --store sqlite:PATH",
+            1,
+        );
+    }
+    // Everything is opened before anything runs or is journaled.
+    let (opened, overrides) = match load(
+        &args.file,
+        &args.open,
+        args.sealed_store.as_deref(),
+        args.overrides.as_ref(),
+    ) {
         Ok(x) => x,
         Err(m) => return fail(&m, 1),
     };
+    let seal_with = opened.seal_with.clone();
+    let out = Out(opened.seal_with.clone());
     let outcome = crate::guarded(move || {
-        let (program, overrides) = match prepare(&text, &overrides) {
-            Ok(x) => x,
-            Err(m) => return fail(&m, 1),
+        let (program, overrides) =
+            match prepare(&opened.program, opened.inputs.as_deref(), &overrides) {
+                Ok(x) => x,
+                Err(m) => return out.fail(&m, 1),
+            };
+        let sealed_store = match opened.store.as_deref().map(memory_store).transpose() {
+            Ok(s) => s,
+            Err(m) => return out.fail(&m, 1),
         };
         let mut journal = match journal::open(&args.journal, args.run.as_deref(), OpenMode::Write) {
             Ok(j) => j,
-            Err(e) => return fail(&e.to_string(), 1),
+            Err(e) => return out.fail(&e.to_string(), 1),
         };
-        let store = if args.store == "memory" {
+        let store = if let Some(s) = sealed_store {
+            Ok(StoreHandler::new(s, false))
+        } else if args.store == "memory" {
             Store::open_memory().map(|mut s| {
                 s.set_flavor(Flavor::Memory);
                 StoreHandler::new(s, false)
@@ -241,7 +334,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         } else if let Some(path) = args.store.strip_prefix("sqlite:") {
             Store::open_sqlite(std::path::Path::new(path)).map(|s| StoreHandler::new(s, true))
         } else {
-            return fail(
+            return out.fail(
                 &format!(
                     "--store must be `memory` or `sqlite:PATH`, not `{}`",
                     args.store
@@ -251,7 +344,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         };
         let store = match store {
             Ok(s) => s,
-            Err(e) => return fail(&format!("store: {e}"), 1),
+            Err(e) => return out.fail(&format!("store: {e}"), 1),
         };
         let opts = BuiltinOptions {
             http_timeout: Duration::from_millis(args.http_timeout_ms),
@@ -262,7 +355,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
         let live_opts = LiveOptions {
             max_concurrency: args.concurrency.max(1),
         };
-        let mut printer = Printer::new("live");
+        let mut printer = Printer::new("live", out);
         let result = run_live(
             program,
             &overrides,
@@ -273,32 +366,37 @@ pub fn live(args: LiveArgs) -> ExitCode {
         );
         finish(result, "live", &printer)
     });
-    outcome.unwrap_or_else(|panic_msg| fail(&format!("InternalError: {panic_msg}"), 1))
+    outcome
+        .unwrap_or_else(|panic_msg| Out(seal_with).fail(&format!("InternalError: {panic_msg}"), 1))
 }
 
 /// `finvm replay FILE --journal URL`.
 pub fn replay(args: ReplayArgs) -> ExitCode {
-    let (text, overrides) = match load(&args.file, args.overrides.as_ref()) {
+    let (opened, overrides) = match load(&args.file, &args.open, None, args.overrides.as_ref()) {
         Ok(x) => x,
         Err(m) => return fail(&m, 1),
     };
+    let seal_with = opened.seal_with.clone();
+    let out = Out(opened.seal_with.clone());
     // Read the journal first: replay itself performs no I/O.
     let slots: Vec<Slot> = match journal::open(&args.journal, args.run.as_deref(), OpenMode::Read)
         .and_then(|mut j| j.load())
     {
         Ok(s) => s,
-        Err(e) => return fail(&e.to_string(), 1),
+        Err(e) => return out.fail(&e.to_string(), 1),
     };
     let outcome = crate::guarded(move || {
-        let (program, overrides) = match prepare(&text, &overrides) {
-            Ok(x) => x,
-            Err(m) => return fail(&m, 1),
-        };
-        let mut printer = Printer::new("replay");
+        let (program, overrides) =
+            match prepare(&opened.program, opened.inputs.as_deref(), &overrides) {
+                Ok(x) => x,
+                Err(m) => return out.fail(&m, 1),
+            };
+        let mut printer = Printer::new("replay", out);
         let result = run_replay(program, &overrides, &slots, &mut |r| printer.round(r));
         finish(result, "replay", &printer)
     });
-    outcome.unwrap_or_else(|panic_msg| fail(&format!("InternalError: {panic_msg}"), 1))
+    outcome
+        .unwrap_or_else(|panic_msg| Out(seal_with).fail(&format!("InternalError: {panic_msg}"), 1))
 }
 
 /// `finvm journal show|resolve`.

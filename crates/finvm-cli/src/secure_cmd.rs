@@ -187,6 +187,138 @@ pub struct RunSealedArgs {
     performance_mode: bool,
 }
 
+/// The options with which `finvm live` and `finvm replay` open sealed
+/// artefacts (the key source is `run-sealed`'s).
+#[derive(Args, Debug)]
+pub struct OpenArgs {
+    /// The project's grant: opens a sealed program, inputs and store with the key source.
+    #[arg(long, value_name = "FILE")]
+    grant: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeySource,
+    /// The input values: an `inputs` envelope or a plaintext JSON object (needs --grant).
+    #[arg(long, value_name = "FILE", requires = "grant")]
+    inputs: Option<PathBuf>,
+    /// Print every document (each round and the final one) sealed as an `output` envelope (needs --grant).
+    #[arg(long, requires = "grant")]
+    seal_output: bool,
+}
+
+/// Artefacts opened for a live run or a replay.
+pub struct Opened {
+    /// The program JSON text.
+    pub program: String,
+    /// The input values object as JSON text (`--inputs`).
+    pub inputs: Option<String>,
+    /// The database plaintext of a sealed store.
+    pub store: Option<String>,
+    /// The data key outputs are sealed with (`--seal-output`).
+    pub seal_with: Option<Dek>,
+}
+
+/// Reads and opens everything `finvm live`/`replay` needs before anything
+/// runs: the program, the inputs and `sealed_store` (a `db` envelope, opened
+/// with the grant's data key, or a v2 bundle, opened with the passphrase).
+/// Without `--grant` or a store the program is returned as read. Errors name
+/// no secret; a wrong key or a tampered byte is `DecryptionFailed: …`.
+pub fn open_for_run(
+    args: &OpenArgs,
+    program: &Path,
+    sealed_store: Option<&Path>,
+) -> Result<Opened, String> {
+    let program = read_text(program)?;
+    let grant = args.grant.as_deref().map(read_text).transpose()?;
+    let inputs = args.inputs.as_deref().map(read_text).transpose()?;
+    let store = sealed_store.map(read_text).transpose()?;
+    let v2 = store.as_deref().is_some_and(dbv2::is_v2_bundle);
+    if store.as_deref().is_some_and(|s| !v2 && !is_envelope(s)) {
+        return Err("--sealed-store must be a `db` envelope or a v2 database bundle".into());
+    }
+    if grant.is_none() {
+        if store.is_some() && !v2 {
+            return Err("a `db` envelope needs --grant".into());
+        }
+        if store.is_none() && provider_given(&args.key) {
+            return Err("a key source needs --grant".into());
+        }
+    }
+    if grant.is_none() && store.is_none() {
+        return Ok(Opened {
+            program,
+            inputs: None,
+            store: None,
+            seal_with: None,
+        });
+    }
+    let fail = |Failure(msg)| msg;
+    // One provider for the grant and a v2 bundle: a prompt is asked once.
+    let passphrase = if v2 {
+        Some(
+            passphrase_provider(&args.key)
+                .map_err(fail)?
+                .ok_or("a v2 database bundle needs a passphrase")?,
+        )
+    } else {
+        None
+    };
+    let other;
+    let provider: &dyn KeyProvider = match &passphrase {
+        Some(p) => p,
+        None => {
+            other = require_provider(&args.key).map_err(fail)?;
+            other.as_ref()
+        }
+    };
+    let (program, inputs, db, dek) = match &grant {
+        Some(grant) => {
+            let loaded = Grant::parse(grant)
+                .and_then(|grant| {
+                    load_secure(
+                        &grant,
+                        provider,
+                        Artifacts {
+                            program: &program,
+                            inputs: inputs.as_deref(),
+                            db: store.as_deref().filter(|_| !v2),
+                        },
+                    )
+                })
+                .map_err(|e| e.to_string())?;
+            (
+                loaded.program_json,
+                loaded.inputs_values,
+                loaded.db,
+                Some(loaded.dek),
+            )
+        }
+        None => (program, None, None, None),
+    };
+    let store = match (&passphrase, store) {
+        (Some(p), Some(bundle)) => Some(p.open_v2_db_bundle(&bundle).map_err(|e| e.to_string())?),
+        _ => db,
+    };
+    Ok(Opened {
+        program,
+        inputs,
+        store,
+        seal_with: dek.filter(|_| args.seal_output),
+    })
+}
+
+/// A passphrase source made concrete; `None` when none was given, an error
+/// for a wallet key.
+fn passphrase_provider(key: &KeySource) -> Result<Option<PassphraseProvider>, Failure> {
+    Ok(if let Some(path) = &key.passphrase_file {
+        Some(PassphraseProvider::from_file(path)?)
+    } else if let Some(var) = &key.passphrase_env {
+        Some(PassphraseProvider::from_env(var)?)
+    } else if key.passphrase_prompt {
+        Some(PassphraseProvider::prompt(false)?)
+    } else {
+        None
+    })
+}
+
 /// A failure of a seal/unseal/grant command: printed as `Error: <message>`.
 struct Failure(String);
 
@@ -493,12 +625,8 @@ fn unseal_inner(args: UnsealArgs) -> Result<(), Failure> {
                 "DecryptionFailed: a v2 bundle is a database bundle".into(),
             ));
         }
-        let passphrase = match (&args.key.passphrase_file, &args.key.passphrase_env) {
-            (Some(path), _) => PassphraseProvider::from_file(path)?,
-            (None, Some(var)) => PassphraseProvider::from_env(var)?,
-            _ if args.key.passphrase_prompt => PassphraseProvider::prompt(false)?,
-            _ => return Err(Failure("a v2 database bundle needs a passphrase".into())),
-        };
+        let passphrase = passphrase_provider(&args.key)?
+            .ok_or_else(|| Failure("a v2 database bundle needs a passphrase".into()))?;
         passphrase.open_v2_db_bundle(&text)?
     } else {
         let grant_path = args
