@@ -369,6 +369,23 @@ fn exec_fast<const TRACE: bool>(
                 break 'run Err($e)
             };
         }
+        // `ADD`/`SUB`/`MUL`: two small ints inline, everything else (overflow,
+        // big ints, Fixed, Rational, type errors) through `arith`.
+        macro_rules! int_fast_or_general {
+            ($dst:ident, $a:ident, $b:ident, $checked:ident, $op:expr, $name:literal) => {{
+                if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) =
+                    (&reg!($a), &reg!($b))
+                {
+                    if let Some(r) = x.$checked(*y) {
+                        put_small(&mut reg!($dst), r);
+                        continue 'run;
+                    }
+                }
+                let v = tri!(arith::binary($op, &reg!($a), &reg!($b)));
+                tri!(check_size(core, &v, $name));
+                set!($dst, v);
+            }};
+        }
         if fuel == 0 {
             if fuel0 < *budget {
                 fail!(core.step_limit_error());
@@ -403,40 +420,13 @@ fn exec_fast<const TRACE: bool>(
                 set!(dst, dup(&program.constants[*idx as usize]));
             }
             Instr::Add { dst, a, b } => {
-                if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (&reg!(a), &reg!(b))
-                {
-                    if let Some(r) = x.checked_add(*y) {
-                        put_small(&mut reg!(dst), r);
-                        continue 'run;
-                    }
-                }
-                let v = tri!(arith::binary(BinOp::Add, &reg!(a), &reg!(b)));
-                tri!(check_size(core, &v, "ADD"));
-                set!(dst, v);
+                int_fast_or_general!(dst, a, b, checked_add, BinOp::Add, "ADD")
             }
             Instr::Sub { dst, a, b } => {
-                if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (&reg!(a), &reg!(b))
-                {
-                    if let Some(r) = x.checked_sub(*y) {
-                        put_small(&mut reg!(dst), r);
-                        continue 'run;
-                    }
-                }
-                let v = tri!(arith::binary(BinOp::Sub, &reg!(a), &reg!(b)));
-                tri!(check_size(core, &v, "SUB"));
-                set!(dst, v);
+                int_fast_or_general!(dst, a, b, checked_sub, BinOp::Sub, "SUB")
             }
             Instr::Mul { dst, a, b } => {
-                if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (&reg!(a), &reg!(b))
-                {
-                    if let Some(r) = x.checked_mul(*y) {
-                        put_small(&mut reg!(dst), r);
-                        continue 'run;
-                    }
-                }
-                let v = tri!(arith::binary(BinOp::Mul, &reg!(a), &reg!(b)));
-                tri!(check_size(core, &v, "MUL"));
-                set!(dst, v);
+                int_fast_or_general!(dst, a, b, checked_mul, BinOp::Mul, "MUL")
             }
             Instr::Div { dst, mode, a, b } => {
                 let v = tri!(arith::binary(BinOp::Div(*mode), &reg!(a), &reg!(b)));
