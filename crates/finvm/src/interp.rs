@@ -1,10 +1,10 @@
 //! The interpreter: executes one process's slice.
 //!
-//! The hot loop ([`exec_fast`]) borrows the running process and the machine
+//! The hot loop (`exec_fast`) borrows the running process and the machine
 //! core at once and keeps the current frame in locals; it handles every
 //! instruction that touches only the running process and global state.
 //! Instructions that need the whole machine (process opcodes, snapshots,
-//! state-machine hooks) return to [`Machine::run_slice`], which executes them
+//! state-machine hooks) return to `Machine::run_slice`, which executes them
 //! with full access. No instruction compares strings to dispatch or resolve
 //! a jump or call: labels, functions and builtins were resolved at load time.
 
@@ -51,7 +51,7 @@ pub(crate) fn check_depth(core: &Core, v: &Value, op: &str) -> VmResult<()> {
 /// Checks a value against `maxValueSize` (O(1) for containers: their size
 /// is cached). Without it a few instructions that reuse one value build a
 /// value exponentially larger than memory, as its encoders see it
-/// (regression `regression_fuzz_interp_shared_list_doubling`).
+/// (regression `regression_interp_shared_list_doubling`).
 #[inline]
 pub(crate) fn check_value_size(core: &Core, v: &Value, op: &str) -> VmResult<()> {
     if v.size() > core.limits.max_value_size.max(0) as u64 {
@@ -181,7 +181,7 @@ impl Machine {
             Instr::StateSnapshot { dst } => {
                 // The text holds the whole machine (earlier snapshot texts
                 // in state included): bound it before building it
-                // (regression `regression_fuzz_interp_snapshot_of_snapshot`).
+                // (regression `regression_interp_snapshot_of_snapshot`).
                 if crate::snapshot::machine_size(self)
                     > self.core.limits.max_output_size.max(0) as u64
                 {

@@ -7,7 +7,7 @@
 //! state hashes). What is derived from them — secondary indexes and the
 //! current table hash — lives in [`DbCache`] (in [`Core`]), which is never
 //! observable and is validated against the rows it was built from (see
-//! [`index`]).
+//! `index`).
 //!
 //! Cost: no builtin copies a table (writes take the store out of the state
 //! map so `Rc::make_mut` works in place; a copy happens only while something
