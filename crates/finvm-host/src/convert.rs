@@ -9,12 +9,25 @@
 //!   argument and result of the thread-safe [`crate::Handler`]s;
 //!   [`value_to_js`] / [`js_to_value`].
 //!
-//! Integers keep their full precision in plain JSON (the workspace's
-//! `serde_json` keeps number literals exactly), so a big integer survives
-//! `js_to_value(value_to_js(v))` where JavaScript would need a `BigInt`.
+//! This module is the one home of `valueToJs` / `jsToValue` and of
+//! JavaScript's `String(x)` ([`js_string`], [`js_number_text`]); the store
+//! (`store::convert`, DATABASE.md §4.1) adds only its own object reading.
+//!
+//! Deliberate differences from the reference (no JavaScript-engine
+//! artefacts, no silent data loss; `DECISIONS.md` principles 2–4):
+//!
+//! * Integers keep their full precision in plain JSON (the workspace's
+//!   `serde_json` keeps number literals exactly), so a big integer survives
+//!   `js_to_value(value_to_js(v))` where JavaScript would need a `BigInt`;
+//! * an integral JSON number reads back as the exact Int of its value
+//!   (`1e21` is 10^21, not the unparsable `{"int":"1e+21"}`);
+//! * object keys keep the VM's order (no integer-key hoisting, `__proto__`
+//!   is an ordinary key); a `{tag, payload}` object whose tag is not a
+//!   string reads back as a record rather than failing.
 
 use finvm::value::json::{decode_value, value_to_json};
-use finvm::{Record, Str, Value};
+use finvm::value::show::js_number_to_string;
+use finvm::{Int, Record, Str, Value};
 use serde_json::{Map, Number, Value as J};
 
 /// The tagless JSON of a value, as a parsed document.
@@ -37,12 +50,13 @@ pub fn json_text(j: &J) -> String {
     serde_json::to_string(j).unwrap_or_else(|_| "null".to_string())
 }
 
-/// `valueToJs`: the plain-JSON view of a value a handler receives.
+/// `valueToJs`: the plain-JSON view of a value a handler receives (and the
+/// store keeps, DATABASE.md §4.1).
 ///
 /// Unit → `null`, Bool, Int → number (exact), String and Symbol → string,
 /// Bytes → array of numbers, List → array, Record → object, Map → object
-/// keyed by the key's string form, Variant → `{"tag","payload"}`; anything
-/// else stays in its tagged form.
+/// keyed by `String(key)`, Variant → `{"tag","payload"}`; anything else
+/// stays in its tagged form.
 pub fn value_to_js(v: &Value) -> J {
     match v {
         Value::Unit => J::Null,
@@ -51,16 +65,17 @@ pub fn value_to_js(v: &Value) -> J {
         Value::Str(s) | Value::Symbol(s) => J::String(s.to_string()),
         Value::Bytes(b) => J::Array(b.iter().map(|x| J::from(*x)).collect()),
         Value::List(l) => J::Array(l.items().iter().map(value_to_js).collect()),
-        Value::Record(r) => {
-            let mut m = Map::new();
-            for (k, x) in r.fields() {
-                m.insert(k.to_string(), value_to_js(x));
-            }
-            J::Object(m)
-        }
+        Value::Record(r) => J::Object(
+            r.fields()
+                .iter()
+                .map(|(k, x)| (k.to_string(), value_to_js(x)))
+                .collect(),
+        ),
         Value::Map(mp) => {
             let mut m = Map::new();
             for (k, x) in mp.entries() {
+                // A later key with the same text replaces the value and keeps
+                // the first position, as a JS property assignment does.
                 m.insert(js_string(&value_to_js(k)), value_to_js(x));
             }
             J::Object(m)
@@ -80,12 +95,30 @@ fn int_number(text: &str) -> J {
     text.parse::<Number>().map(J::Number).unwrap_or(J::Null)
 }
 
-/// JavaScript's `String(x)` of a plain JSON value (used for map keys).
+/// True when a JSON number's text is a plain integer literal (`-?digits`).
+fn is_integer_literal(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// JavaScript's `String(x)` of a JSON number: an integer literal as it is
+/// (the exact digits, as `String` of a BigInt gives; `-0` is `0`), anything
+/// else through a double and [`js_number_to_string`].
+pub fn js_number_text(n: &Number) -> String {
+    let text = n.to_string();
+    if is_integer_literal(&text) {
+        return if text == "-0" { "0".into() } else { text };
+    }
+    js_number_to_string(text.parse().unwrap_or(f64::NAN))
+}
+
+/// JavaScript's `String(x)` of a plain JSON value (map keys, variant tags,
+/// header and log texts).
 pub fn js_string(j: &J) -> String {
     match j {
         J::Null => "null".into(),
         J::Bool(b) => b.to_string(),
-        J::Number(n) => n.to_string(),
+        J::Number(n) => js_number_text(n),
         J::String(s) => s.clone(),
         J::Array(items) => items
             .iter()
@@ -99,61 +132,64 @@ pub fn js_string(j: &J) -> String {
     }
 }
 
-/// `jsToValue`: the VM value of a handler's plain-JSON result.
+/// `jsToValue`: the VM value of a handler's plain-JSON result (HOST.md §3).
 ///
 /// `null` → Unit; boolean → Bool; an integral number → Int (exact); any
-/// other number → its text as a String; string → String; array → List; an
-/// object with both `tag` and `payload` → Variant; any other object →
-/// Record.
+/// other number → `String(x)` as a String; string → String; array → List;
+/// an object with a string `tag` and a `payload` → Variant; any other object
+/// → Record. Tagged Fixed/Rational objects read back as records, as in the
+/// reference; the store reads them as numbers through [`js_to_value_with`].
 pub fn js_to_value(j: &J) -> Value {
+    js_to_value_with(j, |_| None)
+}
+
+/// [`js_to_value`] with a hook that may read an object (at any depth) as a
+/// value of its own before the Variant/Record rule applies; used by the
+/// store (DATABASE.md §4.1) to keep Fixed and Rational exact.
+pub fn js_to_value_with(j: &J, object: fn(&Map<String, J>) -> Option<Value>) -> Value {
     match j {
         J::Null => Value::Unit,
         J::Bool(b) => Value::Bool(*b),
         J::Number(n) => number_value(n),
         J::String(s) => Value::str(s.as_str()),
-        J::Array(items) => Value::list(items.iter().map(js_to_value).collect()),
+        J::Array(items) => Value::list(items.iter().map(|x| js_to_value_with(x, object)).collect()),
         J::Object(o) => {
-            if let (Some(tag), Some(payload)) = (o.get("tag"), o.get("payload")) {
-                return Value::variant(Str::new(js_string(tag)), js_to_value(payload));
+            if let Some(v) = object(o) {
+                return v;
+            }
+            // The reference builds `{"variant":{"tag":x.tag,…}}`, which its
+            // decoder rejects unless the tag is a string; a non-string tag
+            // keeps the object as a record instead of failing.
+            if let (Some(J::String(tag)), Some(payload)) = (o.get("tag"), o.get("payload")) {
+                return Value::variant(Str::new(tag.as_str()), js_to_value_with(payload, object));
             }
             let rec: Record = o
                 .iter()
-                .map(|(k, x)| (Str::new(k.as_str()), js_to_value(x)))
+                .map(|(k, x)| (Str::new(k.as_str()), js_to_value_with(x, object)))
                 .collect();
             Value::record(rec)
         }
     }
 }
 
+/// A JSON number as `jsToValue` sees it: an integral number is an Int (the
+/// exact value of an integer literal; `1e21` is 10^21, not the reference's
+/// unparsable `{"int":"1e+21"}`), any other number the string JavaScript's
+/// `String(x)` gives.
 fn number_value(n: &Number) -> Value {
     let text = n.to_string();
-    let digits = text.strip_prefix('-').unwrap_or(&text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(j) = serde_json::from_str::<J>(&format!(r#"{{"int":"{text}"}}"#)) {
-            if let Ok(v) = decode_value(&j) {
-                return v;
-            }
+    if is_integer_literal(&text) {
+        if let Some(i) = Int::parse_strict(&text) {
+            return Value::Int(i);
         }
     }
-    match text.parse::<f64>() {
-        Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
-            // An integral value written with a fraction or exponent (`1.0`, `2e3`).
-            Value::int(f as i64)
+    let x: f64 = text.parse().unwrap_or(f64::NAN);
+    if x.is_finite() && x.fract() == 0.0 {
+        if let Some(i) = Int::parse_strict(&format!("{x:.0}")) {
+            return Value::Int(i);
         }
-        Ok(f) => Value::str(js_number_text(f)),
-        Err(_) => Value::str(text),
     }
-}
-
-/// A JavaScript-like rendering of a non-integral number.
-fn js_number_text(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "Infinity" } else { "-Infinity" }.into()
-    } else {
-        format!("{f}")
-    }
+    Value::str(js_number_to_string(x))
 }
 
 /// The plain-JSON argument a handler receives: `valueToJs(payload)`, and when
@@ -220,5 +256,26 @@ mod tests {
             r#"{"map":[{"key":{"int":"1"},"value":{"string":"a"}},{"key":{"list":[{"int":"1"},null]},"value":null}]}"#,
         );
         assert_eq!(json_text(&value_to_js(&m)), r#"{"1":"a","1,":null}"#);
+    }
+
+    #[test]
+    fn js_strings() {
+        let j = |t: &str| serde_json::from_str::<J>(t).unwrap();
+        assert_eq!(js_string(&j("[1,null,[2,3],true]")), "1,,2,3,true");
+        assert_eq!(js_string(&j("{}")), "[object Object]");
+        assert_eq!(js_string(&j("1.50")), "1.5");
+        assert_eq!(js_string(&j("-0")), "0");
+        assert_eq!(js_string(&j("1e-7")), "1e-7");
+        assert_eq!(js_string(&j("0.000001")), "0.000001");
+        assert_eq!(js_string(&j("null")), "null");
+    }
+
+    #[test]
+    fn non_integral_numbers_read_as_javascript_text() {
+        let j: J = serde_json::from_str(r#"[1e-7,1.50,1e21,{"tag":1,"payload":2}]"#).unwrap();
+        assert_eq!(
+            value_to_json(&js_to_value(&j)),
+            r#"{"list":[{"string":"1e-7"},{"string":"1.5"},{"int":"1000000000000000000000"},{"record":{"payload":{"int":"2"},"tag":{"int":"1"}}}]}"#
+        );
     }
 }

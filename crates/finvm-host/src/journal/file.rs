@@ -91,6 +91,12 @@ impl FileJournal {
             });
         }
         let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        if complete == 0 && mode == OpenMode::Write {
+            // Not even the header line became durable (the host was killed
+            // while creating the journal): nothing was recorded, start over.
+            std::fs::remove_file(&path).map_err(|e| io_err(&path, "remove a torn journal", e))?;
+            return Self::create(path, run.unwrap_or(super::DEFAULT_RUN));
+        }
         let header = text[..complete].lines().next().unwrap_or("");
         let info = parse_header(header)
             .map_err(|m| JournalError(format!("journal {}: {m}", path.display())))?;
@@ -399,5 +405,29 @@ pub(crate) fn sync_parent_dir(path: &Path) {
         .unwrap_or(Path::new("."));
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host killed while writing the journal's header line leaves a file
+    /// with no complete line; reopening it for writing starts a fresh journal
+    /// instead of failing (found by the SIGKILL crash test).
+    #[test]
+    fn regression_crash_torn_header_line() {
+        let dir = std::env::temp_dir().join(format!("finvm-torn-header-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.jsonl");
+        std::fs::write(&path, b"{\"finvmJournal\":1,\"ru").unwrap();
+        let p = path.to_str().unwrap();
+        let j =
+            FileJournal::open(p, Some("r1"), OpenMode::Write).expect("a torn header starts over");
+        assert_eq!(j.info.run, "r1");
+        drop(j);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\"finvmJournal\":1") && text.ends_with('\n'));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -86,7 +86,8 @@ mod tests;
 
 pub use bundle::BundleKey;
 
-use convert::{canonical_json_into, js_to_value, value_to_js};
+use crate::convert::value_to_js;
+use convert::{canonical_json_into, js_to_value};
 use finvm::value::canon::{canonical, sha256_hex};
 use finvm::value::cmp_utf16;
 use finvm::value::json::{decode_value, value_to_json};

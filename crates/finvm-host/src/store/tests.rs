@@ -2,8 +2,9 @@
 //! persistence, bundles (known-answer vectors, round trips, errors) and
 //! byte-compatibility with a JavaScript FinVMDatabase under Node.
 
-use super::convert::{js_to_value, value_to_js};
+use super::convert::js_to_value;
 use super::*;
+use crate::convert::value_to_js;
 use finvm::Str;
 use finvm_secure::dbv2::seal_v2_with;
 use finvm_secure::{Dek, Envelope, Target};
