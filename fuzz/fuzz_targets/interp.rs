@@ -18,35 +18,9 @@ fuzz_target!(|data: &[u8]| {
             let Ok(text) = std::str::from_utf8(data) else {
                 return;
             };
-            let Some(program) = finvm_fuzz::load_clamped(text) else {
+            let Some(text) = finvm_fuzz::clamp_text(text) else {
                 return;
             };
-            let _ = program;
-            let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(text) else {
-                return;
-            };
-            // Rewrite the limits into the text so every path sees them.
-            let limits = doc
-                .as_object_mut()
-                .map(|o| o.entry("limits").or_insert_with(|| serde_json::json!({})));
-            if let Some(serde_json::Value::Object(l)) = limits {
-                for (name, max) in [
-                    ("maxSteps", 10_000),
-                    ("maxIntBits", 8_192),
-                    ("maxStringLength", 65_536),
-                    ("maxListLength", 1_000),
-                    ("maxMapSize", 1_000),
-                    ("maxValueSize", 1 << 20),
-                    ("maxOutputSize", 1 << 22),
-                ] {
-                    let v = l.get(name).and_then(|v| v.as_i64()).unwrap_or(i64::MAX);
-                    l.insert(name.into(), v.min(max).into());
-                }
-            }
-            let text = doc.to_string();
-            if finvm_fuzz::load_clamped(&text).is_none() {
-                return;
-            }
             if let Err(e) = checks::check_run(&text) {
                 panic!("{e}\nprogram: {text}");
             }
@@ -57,6 +31,9 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             let text = g.text();
+            if std::env::var_os("FINVM_FUZZ_PRINT").is_some() {
+                eprintln!("{text}");
+            }
             if let Err(e) = finvm::api::validate_json(&text) {
                 panic!("generated program does not validate: {e}\nprogram: {text}");
             }

@@ -73,7 +73,10 @@ fn mutate(u: &mut Unstructured, text: &str) -> String {
         }
         1 if !bytes.is_empty() => {
             let i = u.choose_index(bytes.len()).unwrap_or(0);
-            let n = u.int_in_range(1..=16usize).unwrap_or(1).min(bytes.len() - i);
+            let n = u
+                .int_in_range(1..=16usize)
+                .unwrap_or(1)
+                .min(bytes.len() - i);
             bytes.drain(i..i + n);
         }
         2 => {
@@ -162,12 +165,15 @@ fuzz_target!(|data: &[u8]| {
                     Ok(again) => assert_eq!(encode_snapshot(&again), once, "not a fixed point"),
                     Err(e) => panic!("re-encoded accepted snapshot rejected: {e}\n{bad}"),
                 }
-                let ds = deliveries(&mut u, &EffectOutput {
-                    status: effect::Quiescence::Deadlock,
-                    machine: decoded.clone(),
-                    pending: Vec::new(),
-                    events: Vec::new(),
-                });
+                let ds = deliveries(
+                    &mut u,
+                    &EffectOutput {
+                        status: effect::Quiescence::Deadlock,
+                        machine: decoded.clone(),
+                        pending: Vec::new(),
+                        events: Vec::new(),
+                    },
+                );
                 let _ = effect::resume_machine(decoded, &ds).map(|o| o.to_json());
             }
         }

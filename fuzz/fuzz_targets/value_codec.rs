@@ -17,12 +17,22 @@ use std::rc::Rc;
 fn text(u: &mut Unstructured) -> arbitrary::Result<String> {
     Ok(match u.int_in_range(0..=3u8)? {
         0 => String::arbitrary(u)?,
-        1 => ["", "a", "b", "é", "\u{FFFF}", "\u{E000}", "\u{10000}", "\"\\\n"]
-            [u.choose_index(8)?]
-            .to_string(),
+        1 => [
+            "",
+            "a",
+            "b",
+            "é",
+            "\u{FFFF}",
+            "\u{E000}",
+            "\u{10000}",
+            "\"\\\n",
+        ][u.choose_index(8)?]
+        .to_string(),
         _ => {
             let n = u.int_in_range(0..=3usize)?;
-            (0..n).map(|_| *u.choose(&['a', 'b', '\u{0}', '\u{1F600}']).unwrap()).collect()
+            (0..n)
+                .map(|_| *u.choose(&['a', 'b', '\u{0}', '\u{1F600}']).unwrap())
+                .collect()
         }
     })
 }
@@ -47,7 +57,13 @@ fn int(u: &mut Unstructured) -> arbitrary::Result<Int> {
 
 /// A data value (the public codec's domain) when `data`, else any value.
 fn value(u: &mut Unstructured, depth: u32, data: bool) -> arbitrary::Result<Value> {
-    let kinds = if depth == 0 { 9 } else if data { 13 } else { 22 };
+    let kinds = if depth == 0 {
+        9
+    } else if data {
+        13
+    } else {
+        22
+    };
     Ok(match u.int_in_range(0..=kinds - 1)? {
         0 => Value::Unit,
         1 => Value::Bool(bool::arbitrary(u)?),
@@ -152,8 +168,12 @@ fn sv(v: &Value) -> String {
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let Ok(d) = value(&mut u, 4, true) else { return };
-    let Ok(any) = value(&mut u, 3, false) else { return };
+    let Ok(d) = value(&mut u, 4, true) else {
+        return;
+    };
+    let Ok(any) = value(&mut u, 3, false) else {
+        return;
+    };
 
     // Public codec round trip of a data value.
     let json = value_to_json(&d);
@@ -180,7 +200,11 @@ fuzz_target!(|data: &[u8]| {
 
     // The order is total and agrees with equality.
     for (x, y) in [(&d, &any), (&any, &d), (&d, &w), (&any, &any)] {
-        assert_eq!(x.cmp(y) == std::cmp::Ordering::Equal, x == y, "{x:?} vs {y:?}");
+        assert_eq!(
+            x.cmp(y) == std::cmp::Ordering::Equal,
+            x == y,
+            "{x:?} vs {y:?}"
+        );
         assert_eq!(x.cmp(y), y.cmp(x).reverse());
     }
 });

@@ -36,29 +36,59 @@ pub struct GenProgram(pub Generated);
 
 impl<'a> Arbitrary<'a> for GenProgram {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        Ok(GenProgram(progen::program(&mut Fuzzed(u), Shape::default())))
+        Ok(GenProgram(progen::program(
+            &mut Fuzzed(u),
+            Shape::default(),
+        )))
     }
 }
 
+/// The limits that bound a run's time and memory, and their fuzzing sizes.
+pub const CLAMPS: &[(&str, i32)] = &[
+    ("maxSteps", 10_000),
+    ("maxIntBits", 8_192),
+    ("maxStringLength", 65_536),
+    ("maxListLength", 1_000),
+    ("maxMapSize", 1_000),
+    ("maxRecordFields", 1_000),
+    ("maxProcesses", 16),
+    ("maxMailboxSize", 64),
+    ("maxRegistersPerFrame", 256),
+    ("maxCallDepth", 64),
+    ("maxFrames", 64),
+    ("maxTraceEvents", 1_000),
+    ("maxProofEvents", 1_000),
+    ("maxValueDepth", 100),
+    ("maxValueSize", 1 << 20),
+    ("maxOutputSize", 1 << 20),
+];
+
 /// Clamps the limits that bound a run's time and memory to fuzzing sizes.
 pub fn clamp_limits(l: &mut Limits) {
-    let clamp = |v: &mut i32, max: i32| *v = (*v).min(max);
-    clamp(&mut l.max_steps, 10_000);
-    clamp(&mut l.max_int_bits, 8_192);
-    clamp(&mut l.max_string_length, 65_536);
-    clamp(&mut l.max_list_length, 1_000);
-    clamp(&mut l.max_map_size, 1_000);
-    clamp(&mut l.max_record_fields, 1_000);
-    clamp(&mut l.max_processes, 64);
-    clamp(&mut l.max_mailbox_size, 64);
-    clamp(&mut l.max_registers_per_frame, 256);
-    clamp(&mut l.max_call_depth, 64);
-    clamp(&mut l.max_frames, 64);
-    clamp(&mut l.max_trace_events, 1_000);
-    clamp(&mut l.max_proof_events, 1_000);
-    clamp(&mut l.max_value_depth, 100);
-    clamp(&mut l.max_value_size, 1 << 20);
-    clamp(&mut l.max_output_size, 1 << 22);
+    for (name, max) in CLAMPS {
+        if let Some(v) = l.get(name) {
+            l.set(name, v.min(*max));
+        }
+    }
+}
+
+/// Program text with its `limits` clamped to fuzzing sizes (`None` when
+/// the text is not a JSON object).
+pub fn clamp_text(text: &str) -> Option<String> {
+    let mut doc: serde_json::Value = serde_json::from_str(text).ok()?;
+    let obj = doc.as_object_mut()?;
+    if !obj.get("limits").is_some_and(|l| l.is_object()) {
+        obj.insert("limits".into(), serde_json::json!({}));
+    }
+    let limits = obj.get_mut("limits")?.as_object_mut()?;
+    for (name, max) in CLAMPS {
+        let v = limits
+            .get(*name)
+            .and_then(|v| v.as_i64())
+            .unwrap_or(i64::MAX);
+        limits.insert(name.to_string(), v.min(i64::from(*max)).into());
+    }
+    Some(doc.to_string())
 }
 
 /// Decodes and validates program text with its limits clamped; `None` when

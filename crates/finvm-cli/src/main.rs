@@ -276,12 +276,41 @@ fn internal_error(panic_msg: &str) -> String {
     format!("InternalError: {panic_msg}")
 }
 
+/// The largest input file `finvm` reads by default (64 MiB): decoding JSON
+/// takes up to some 60 times the text's size in memory, so a bigger file is
+/// refused before it is read (`docs/limits.md`).
+const DEFAULT_MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// Set this environment variable to a byte count to read larger files.
+const MAX_INPUT_ENV: &str = "FINVM_MAX_INPUT_BYTES";
+
+fn max_input_bytes() -> u64 {
+    std::env::var(MAX_INPUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_INPUT_BYTES)
+}
+
 /// Reads a file as UTF-8 text; the error is a Node-style message.
 fn read_text(path: &Path) -> Result<String, String> {
-    let mut file = File::open(path).map_err(|e| io_message(&e, "open", Some(path)))?;
+    let file = File::open(path).map_err(|e| io_message(&e, "open", Some(path)))?;
+    let max = max_input_bytes();
+    let too_big = || {
+        format!(
+            "EFBIG: file too large, read '{}' (finvm reads at most {max} bytes; see {MAX_INPUT_ENV})",
+            path.display()
+        )
+    };
+    if file.metadata().is_ok_and(|m| m.is_file() && m.len() > max) {
+        return Err(too_big());
+    }
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
         .map_err(|e| io_message(&e, "read", None))?;
+    if bytes.len() as u64 > max {
+        return Err(too_big());
+    }
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "invalid UTF-8: the file '{}' is not UTF-8 text (bad byte at offset {})",

@@ -72,7 +72,11 @@ pub fn run_program(program: Rc<Program>, opts: &RunOptions) -> RunOutcome {
     }
     m.core.tracing = opts.collect_trace && !m.core.performance_mode;
     let r = m.run(Mode::Full).map_err(|e| e.to_string()).and_then(|()| {
-        check_output_size(crate::snapshot::output_size(&m), &m, "the run's result and state")
+        check_output_size(
+            crate::snapshot::output_size(&m),
+            &m,
+            "the run's result and state",
+        )
     });
     RunOutcome {
         machine: Some(m),

@@ -180,18 +180,25 @@ impl Machine {
             } => crate::process::exec(self, slot, *op, regs, *func, *flag, *int),
             Instr::StateSnapshot { dst } => {
                 // The text holds the whole machine (earlier snapshot texts
-                // in state included): bound it before building it
-                // (regression `regression_interp_snapshot_of_snapshot`).
-                if crate::snapshot::machine_size(self)
-                    > self.core.limits.max_output_size.max(0) as u64
-                {
+                // in state included, and every process ever spawned), so it
+                // is built against its bound and abandoned once past it
+                // (regressions `regression_interp_snapshot_of_snapshot`,
+                // `regression_fuzz_interp_snapshot_chain`).
+                let limits = &self.core.limits;
+                let (max_len, name) = if limits.max_output_size < limits.max_string_length {
+                    (limits.max_output_size, "maxOutputSize")
+                } else {
+                    (limits.max_string_length, "maxStringLength")
+                };
+                let Some(text) =
+                    crate::snapshot::snapshot_text_within(self, max_len.max(0) as usize)
+                else {
                     return Err(limit_err(
                         ErrorCode::InvalidInstruction,
-                        "STATE_SNAPSHOT exceeded maxOutputSize".into(),
+                        format!("STATE_SNAPSHOT exceeded {name}"),
                     ));
-                }
-                let text = Value::str(crate::snapshot::snapshot_text(self));
-                check_size(&self.core, &text, "STATE_SNAPSHOT")?;
+                };
+                let text = Value::str(text);
                 self.set_reg(slot, base, *dst, text);
                 self.procs[slot].frame.pc += 1;
                 Ok(())

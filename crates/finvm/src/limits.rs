@@ -65,16 +65,16 @@ limits! {
     max_effects_requested = "maxEffectsRequested", 10_000, "Effect intents requested per run (and per batch).";
     max_int_bits = "maxIntBits", 4_194_304, "Bits of any integer (or Fixed/Rational part) a program computes (FinVM extension).";
     max_string_length = "maxStringLength", 16_777_216, "UTF-8 bytes of any string a builtin returns (FinVM extension).";
-    max_value_size = "maxValueSize", 67_108_864, "Size of any value a program builds, in units of about one byte of its JSON text, shared parts counted per occurrence (FinVM extension).";
+    max_value_size = "maxValueSize", 268_435_456, "Size of any value a program builds, in units of about one byte of its JSON text, shared parts counted per occurrence (FinVM extension).";
     max_output_size = "maxOutputSize", 268_435_456, "Size of a finished run's result and state, of a STATE_SNAPSHOT and of an effect document, in the same units (FinVM extension).";
 }
 
 /// Ceilings on limits whose value sizes one allocation or one recursion, so
 /// that no setting lets a program crash the host (`docs/limits.md`): values
 /// nested deeper than this would overflow the stack of the recursive
-/// encoders (regression `regression_fuzz_limits_deep_value_stack_overflow`),
+/// encoders (regression `regression_limits_deep_value_stack_overflow`),
 /// and a frame larger than this is one huge allocation
-/// (regression `regression_fuzz_limits_huge_register_file`).
+/// (regression `regression_limits_huge_register_file`).
 pub const CEILINGS: &[(&str, i32)] = &[("maxValueDepth", 10_000), ("maxRegistersPerFrame", 65_536)];
 
 impl Limits {

@@ -15,13 +15,15 @@ pub fn state_size(state: &BTreeMap<Str, Value>) -> u64 {
 /// The size of what a finished run prints: main's result and the state
 /// (checked against `maxOutputSize`).
 pub fn output_size(m: &Machine) -> u64 {
-    m.main_result().size().saturating_add(state_size(&m.core.state))
+    m.main_result()
+        .size()
+        .saturating_add(state_size(&m.core.state))
 }
 
 /// The size of everything a machine snapshot holds: state, input, every
 /// process's registers, mailbox, status and result, and the events and
-/// intents not yet handed out (checked against `maxOutputSize` before a
-/// `STATE_SNAPSHOT` or an effect document is written).
+/// intents not yet handed out (checked against `maxOutputSize` before an
+/// effect document is written).
 pub fn machine_size(m: &Machine) -> u64 {
     let sum = |acc: u64, v: &Value| acc.saturating_add(v.size());
     let mut n = state_size(&m.core.state).saturating_add(state_size(&m.core.input));
@@ -35,13 +37,24 @@ pub fn machine_size(m: &Machine) -> u64 {
         n = n.saturating_add(NODE_SIZE * (1 + p.call_stack.len() as u64));
     }
     for t in m.core.events.iter().chain(&m.core.outbox) {
-        n = n.saturating_add(t.tag.len() as u64).saturating_add(t.value.size());
+        n = n
+            .saturating_add(t.tag.len() as u64)
+            .saturating_add(t.value.size());
     }
     n
 }
 
 /// `snapshot{program:<v>,state:<entries>,processes:[...],tick:<t>,steps:<n>}`.
 pub fn snapshot_text(m: &Machine) -> String {
+    snapshot_text_within(m, usize::MAX).expect("no bound")
+}
+
+/// [`snapshot_text`], or `None` as soon as the text grows past `max_len`
+/// bytes: a `STATE_SNAPSHOT` that cannot fit `maxStringLength` costs at
+/// most that much work, however large the process table has grown
+/// (regression `regression_fuzz_interp_snapshot_chain`).
+pub fn snapshot_text_within(m: &Machine, max_len: usize) -> Option<String> {
+    let over = |s: &String| s.len() > max_len;
     let mut s = String::from("snapshot{program:");
     s.push_str(&m.core.program.version);
     s.push_str(",state:");
@@ -52,6 +65,9 @@ pub fn snapshot_text(m: &Machine) -> String {
         s.push_str(k);
         s.push(':');
         canonical_into(v, &mut s);
+        if over(&s) {
+            return None;
+        }
     }
     s.push_str(",processes:[");
     for (i, slot) in m.by_pid.values().enumerate() {
@@ -75,6 +91,9 @@ pub fn snapshot_text(m: &Machine) -> String {
             s.push_str(k);
             s.push(':');
             canonical_into(&regs[k.parse::<usize>().expect("index")], &mut s);
+            if over(&s) {
+                return None;
+            }
         }
         s.push_str(",mailbox:[");
         for (j, msg) in p.mailbox.iter().enumerate() {
@@ -82,9 +101,15 @@ pub fn snapshot_text(m: &Machine) -> String {
                 s.push(',');
             }
             canonical_into(msg, &mut s);
+            if over(&s) {
+                return None;
+            }
         }
         s.push_str("]}");
+        if over(&s) {
+            return None;
+        }
     }
     s.push_str(&format!("],tick:{},steps:{}}}", m.tick, m.core.steps));
-    s
+    (!over(&s)).then_some(s)
 }

@@ -27,7 +27,7 @@ use finvm::effect::snapshot::{decode_sv, encode_sv};
 use finvm::num::{Int, Rational};
 use finvm::value::canon::{canonical, hash_value};
 use finvm::value::json::{decode_value, value_to_json};
-use finvm::value::{List, Map, MachineInstance, Record, Str, Tagged, Value};
+use finvm::value::{List, MachineInstance, Map, Record, Str, Tagged, Value};
 use progen::{Bytes, Generated, Seeded, Shape};
 use proptest::prelude::*;
 use std::cmp::Ordering;
@@ -62,7 +62,7 @@ fn check_suspend_resume(g: &Generated, max_rounds: usize) -> Result<usize, TestC
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     /// Two runs, performance mode, tracing, and run vs effect API.
     #[test]
@@ -90,7 +90,7 @@ fn seeded_sweep_of_random_programs() {
     let n: u64 = std::env::var("FINVM_PROPERTY_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3000);
+        .unwrap_or(6000);
     let (mut completed, mut suspended_rounds) = (0, 0);
     for seed in 0..n {
         let g = gen_seed(seed);
@@ -105,7 +105,10 @@ fn seeded_sweep_of_random_programs() {
     }
     // The generator must exercise both outcomes and the effect API.
     eprintln!("{completed} of {n} programs completed, {suspended_rounds} resume rounds");
-    assert!(completed > n as usize / 10, "only {completed} of {n} completed");
+    assert!(
+        completed > n as usize / 10,
+        "only {completed} of {n} completed"
+    );
     assert!(
         completed < n as usize,
         "every program completed: the generator is too tame"
@@ -179,15 +182,21 @@ fn arb_any() -> impl Strategy<Value = Value> {
             arb_text().prop_map(|s| Value::Process(Str::new(s))),
             (arb_text(), arb_text())
                 .prop_map(|(n, p)| Value::RemoteProcess(Rc::new((Str::new(n), Str::new(p))))),
-            (arb_text(), proptest::collection::vec((arb_text(), inner), 0..3), any::<i32>())
-                .prop_map(|(id, data, version)| Value::Machine(Rc::new(MachineInstance {
-                    machine_id: Str::new(id.clone()),
-                    instance_id: Str::new("mi1"),
-                    current_state: Str::new(id),
-                    data: data.into_iter().map(|(k, v)| (Str::new(k), v)).collect(),
-                    version,
-                    history_hash: Str::new(""),
-                }))),
+            (
+                arb_text(),
+                proptest::collection::vec((arb_text(), inner), 0..3),
+                any::<i32>()
+            )
+                .prop_map(|(id, data, version)| Value::Machine(Rc::new(
+                    MachineInstance {
+                        machine_id: Str::new(id.clone()),
+                        instance_id: Str::new("mi1"),
+                        current_state: Str::new(id),
+                        data: data.into_iter().map(|(k, v)| (Str::new(k), v)).collect(),
+                        version,
+                        history_hash: Str::new(""),
+                    }
+                ))),
         ]
     })
 }
@@ -331,4 +340,38 @@ fn regression_prop_value_order_huge_fixed_scale() {
     let text = value_to_json(&f);
     let back = decode_value(&serde_json::from_str(&text).unwrap()).unwrap();
     assert_eq!(back, f);
+}
+
+/// Found by the seeded sweep (seed 37343 of 300,000): `INVARIANT_CHECK`
+/// runs its function as a temporary process (`main:call:h:<step>`) that
+/// vanishes afterwards; a process it spawned kept it as its parent (and one
+/// it linked to kept the link), so the VM wrote snapshots that its own
+/// decoder rejected ("refers to unknown process").
+#[test]
+fn regression_prop_snapshot_names_a_finished_hook() {
+    let text = serde_json::json!({"functions": {
+        "main": {"registerCount": 4, "instructions": [
+            ["INVARIANT_CHECK", "h"],
+            ["LOAD_CONST", 0, 1], ["RECORD_NEW", 1], ["RECORD_SET", 1, 1, "key", 0],
+            ["EFFECT_NEW", 2, "svc", 1], ["EFFECT_AWAIT", 2], ["RETURN", 0]]},
+        "h": {"registerCount": 3, "instructions": [
+            ["PROC_SELF", 0], ["PROC_SPAWN", 1, "w", [0]], ["PROC_LINK", 1],
+            ["LOAD_CONST", 2, 0], ["RETURN", 2]]},
+        "w": {"arity": 1, "registerCount": 2, "instructions": [
+            ["PROC_RECEIVE", 1], ["RETURN", 1]]}},
+        "constants": [{"bool": true}, {"string": "k"}]})
+    .to_string();
+    let program = effect::load_program(&text).unwrap();
+    let out = effect::start_program(program.clone(), &Default::default()).unwrap();
+    let w = &out.machine.procs[out.machine.by_pid["p0"]];
+    assert!(
+        w.parent
+            .as_deref()
+            .is_some_and(|p| p.starts_with("main:call:h:")),
+        "{:?}",
+        w.parent
+    );
+    assert_eq!(w.links.len(), 1);
+    let rounds = checks::check_suspend_resume(&program, 3, checks::host_deliveries).unwrap();
+    assert!(rounds >= 1, "{rounds}");
 }

@@ -91,9 +91,13 @@ impl FileJournal {
             });
         }
         let complete = text.rfind('\n').map_or(0, |i| i + 1);
-        if complete == 0 && mode == OpenMode::Write {
+        const HEADER_START: &str = "{\"finvmJournal\":1,";
+        let torn_header = complete == 0
+            && (HEADER_START.starts_with(text.as_str()) || text.starts_with(HEADER_START));
+        if torn_header && mode == OpenMode::Write {
             // Not even the header line became durable (the host was killed
             // while creating the journal): nothing was recorded, start over.
+            // Anything else without a complete line is not ours: refuse it.
             std::fs::remove_file(&path).map_err(|e| io_err(&path, "remove a torn journal", e))?;
             return Self::create(path, run.unwrap_or(super::DEFAULT_RUN));
         }

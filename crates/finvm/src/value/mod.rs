@@ -5,8 +5,9 @@
 //! list grows in place. A `Value` is 16 bytes: every payload is a thin pointer
 //! or fits inline ([`Int::Small`]).
 //!
-//! Lists, maps and records cache their nesting depth so `maxValueDepth` can be
-//! enforced in O(1) per update.
+//! Lists, maps and records cache their nesting depth and their size
+//! ([`Value::size`]) so `maxValueDepth` and `maxValueSize` can be enforced in
+//! O(1) per update.
 
 pub mod canon;
 pub mod json;
@@ -376,7 +377,10 @@ impl Record {
         } else {
             self.fields.remove(&Str::new(k))?
         };
-        self.size = self.size.wrapping_sub(k.len() as u64).wrapping_sub(old.size());
+        self.size = self
+            .size
+            .wrapping_sub(k.len() as u64)
+            .wrapping_sub(old.size());
         if self.depth.remove(old.depth()) {
             self.recompute();
         }
@@ -580,7 +584,7 @@ impl Value {
     /// integer. A part shared by several places counts once per place, as an
     /// encoder writes it once per place, so the size bounds the work of
     /// encoding, hashing, showing and comparing the value (`maxValueSize`,
-    /// regression `regression_fuzz_interp_shared_list_doubling`). O(1) for
+    /// regression `regression_interp_shared_list_doubling`). O(1) for
     /// lists, maps and records (cached), O(depth) for other wrappers.
     ///
     /// Sums wrap instead of saturating so a cached size is exact, whatever

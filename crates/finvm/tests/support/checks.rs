@@ -5,11 +5,11 @@
 // Each user compiles this file on its own and uses part of it.
 #![allow(dead_code)]
 
-use finvm::api::{
-    completed_json, failed_json, load_program, run_json, run_program, trace_lines, RunOptions,
-};
+use finvm::api::{completed_json, failed_json, load_program, run_json, run_program, RunOptions};
 use finvm::effect::snapshot::{decode_snapshot, encode_snapshot};
-use finvm::effect::{self, Delivery, EffectError, EffectOutput, Overrides, PendingKind, Quiescence};
+use finvm::effect::{
+    self, Delivery, EffectError, EffectOutput, Overrides, PendingKind, Quiescence,
+};
 use finvm::machine::{Status, Wait};
 use finvm::program::Program;
 use finvm::value::{Str, Value};
@@ -43,13 +43,22 @@ pub struct RunSummary {
     pub completed: bool,
 }
 
-/// One run of a loaded program: the output document and the trace.
-fn run_once(program: &Rc<Program>, performance_mode: Option<bool>, trace: bool) -> (String, Vec<String>, bool) {
+/// One run of a loaded program: the output document, the raw trace (the
+/// trace lines are a function of it) and whether it completed.
+fn run_once(
+    program: &Rc<Program>,
+    performance_mode: Option<bool>,
+    trace: bool,
+) -> (String, Vec<(u32, u32)>, bool) {
     let out = run_program(program.clone(), &opts(performance_mode, trace));
-    let lines = out.machine.as_ref().map(trace_lines).unwrap_or_default();
+    let raw = out
+        .machine
+        .as_ref()
+        .map(|m| m.core.trace.clone())
+        .unwrap_or_default();
     match (&out.result, &out.machine) {
-        (Ok(()), Some(m)) => (completed_json(m), lines, true),
-        (Err(e), _) => (failed_json(e), lines, false),
+        (Ok(()), Some(m)) => (completed_json(m), raw, true),
+        (Err(e), _) => (failed_json(e), raw, false),
         (Ok(()), None) => unreachable!("a completed run has a machine"),
     }
 }
@@ -81,7 +90,10 @@ pub fn check_run(text: &str) -> Result<RunSummary, String> {
         !own_pm
     );
     let (untraced, _, _) = run_once(&program, None, false);
-    ensure!(a == untraced, "tracing changed the output:\n{a}\n{untraced}");
+    ensure!(
+        a == untraced,
+        "tracing changed the output:\n{a}\n{untraced}"
+    );
 
     // The effect API runs the same machine. `run` stops once main has
     // completed and nothing is ready; the effect API also wakes sleepers,
@@ -104,7 +116,11 @@ pub fn check_run(text: &str) -> Result<RunSummary, String> {
                 "results differ: {}\n{a}",
                 out.to_json()
             );
-            ensure!(*out.state() == m.core.state, "states differ: {}\n{a}", out.to_json());
+            ensure!(
+                *out.state() == m.core.state,
+                "states differ: {}\n{a}",
+                out.to_json()
+            );
             ensure!(
                 out.machine.core.steps == m.core.steps,
                 "steps differ: {}\n{a}",
@@ -169,7 +185,10 @@ pub fn snapshot_round_trip(
     let decoded = decode_snapshot(program.clone(), &snap)
         .map_err(|e| format!("own snapshot rejected: {e}\n{snap}"))?;
     let again = encode_snapshot(&decoded);
-    ensure!(again == snap, "snapshot re-encodes differently:\n{snap}\n{again}");
+    ensure!(
+        again == snap,
+        "snapshot re-encodes differently:\n{snap}\n{again}"
+    );
     Ok(decoded)
 }
 

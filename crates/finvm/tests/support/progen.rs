@@ -125,8 +125,27 @@ impl Generated {
 }
 
 const STRINGS: &[&str] = &[
-    "", "a", "b", "key", "k1", "k2", "x.y", "main", "p0", "p1", "EffectReply", "DOWN", "EXIT",
-    "héllo", "\u{1F600}", "\u{FFFF}", "42", "-7", "  pad  ", "a,b,c", "__finvm.db",
+    "",
+    "a",
+    "b",
+    "key",
+    "k1",
+    "k2",
+    "x.y",
+    "main",
+    "p0",
+    "p1",
+    "EffectReply",
+    "DOWN",
+    "EXIT",
+    "héllo",
+    "\u{1F600}",
+    "\u{FFFF}",
+    "42",
+    "-7",
+    "  pad  ",
+    "a,b,c",
+    "__finvm.db",
 ];
 const FIELDS: &[&str] = &["a", "b", "key", "n", "", "payload", "value", "x"];
 const STATE_KEYS: &[&str] = &["a", "b", "c", "count", "", "__finvm.db", "__finvm.cache"];
@@ -148,10 +167,42 @@ const ROUNDING: &[&str] = &[
 const CORE_OPS: &[Opcode] = {
     use Opcode::*;
     &[
-        Move, LoadConst, Add, Sub, Mul, Div, Mod, Lt, Eq, Compare, Min, ListNew, ListFrom,
-        ListAppend, ListGet, ListLength, ListSet, ListSlice, MapNew, MapSet, MapGet, MapGetOpt,
-        MapKeys, RecordNew, RecordSet, RecordGet, RecordGetOpt, VariantNew, VariantTag,
-        VariantPayload, StateSet, StateGetOpt, CallBuiltin, Call, JumpIf, JumpIfFalse,
+        Move,
+        LoadConst,
+        Add,
+        Sub,
+        Mul,
+        Div,
+        Mod,
+        Lt,
+        Eq,
+        Compare,
+        Min,
+        ListNew,
+        ListFrom,
+        ListAppend,
+        ListGet,
+        ListLength,
+        ListSet,
+        ListSlice,
+        MapNew,
+        MapSet,
+        MapGet,
+        MapGetOpt,
+        MapKeys,
+        RecordNew,
+        RecordSet,
+        RecordGet,
+        RecordGetOpt,
+        VariantNew,
+        VariantTag,
+        VariantPayload,
+        StateSet,
+        StateGetOpt,
+        CallBuiltin,
+        Call,
+        JumpIf,
+        JumpIfFalse,
     ]
 };
 
@@ -271,10 +322,14 @@ pub fn value<S: Source>(src: &mut S, depth: u32) -> J {
         0 => J::Null,
         1 => json!(src.coin()),
         2 => json!(src.range(-3, 20)),
-        3 => json!({"int": src.pick(&["0", "1", "-1", "9223372036854775807", "-9223372036854775808",
-            "123456789012345678901234567890", "-18446744073709551616"]).to_string()}),
-        4 => json!({"fixed": {"value": src.pick(&["0", "150", "-7", "100000000000000000000"]).to_string(),
-            "scale": src.range(-2, 6)}}),
+        3 => {
+            json!({"int": src.pick(&["0", "1", "-1", "9223372036854775807", "-9223372036854775808",
+            "123456789012345678901234567890", "-18446744073709551616"]).to_string()})
+        }
+        4 => {
+            json!({"fixed": {"value": src.pick(&["0", "150", "-7", "100000000000000000000"]).to_string(),
+            "scale": src.range(-2, 6)}})
+        }
         5 => json!({"rational": {"numerator": src.pick(&["1", "-3", "0", "22"]).to_string(),
             "denominator": src.pick(&["1", "3", "-4", "7", "0"]).to_string()}}),
         6 | 7 => json!({"string": src.pick(STRINGS).to_string()}),
@@ -299,7 +354,9 @@ pub fn value<S: Source>(src: &mut S, depth: u32) -> J {
                 .collect();
             json!({ "map": entries })
         }
-        _ => json!({"variant": {"tag": src.pick(TAGS).to_string(), "payload": value(src, depth - 1)}}),
+        _ => {
+            json!({"variant": {"tag": src.pick(TAGS).to_string(), "payload": value(src, depth - 1)}})
+        }
     }
 }
 
@@ -365,7 +422,10 @@ impl<S: Source> Ctx<'_, S> {
             (Opcode::MachineTransition, _) => self.src.pick(EVENTS),
             (Opcode::CallBuiltin, _) => {
                 if self.src.below(16) == 0 {
-                    return self.src.pick(&["nope@1", "str.length@2", "x", "a@b@c"]).to_string();
+                    return self
+                        .src
+                        .pick(&["nope@1", "str.length@2", "x", "a@b@c"])
+                        .to_string();
                 }
                 let b = self.src.pick(Builtin::ALL);
                 return format!("{}@1", b.id());
@@ -383,7 +443,11 @@ impl<S: Source> Ctx<'_, S> {
             Opcode::Call | Opcode::ProcSpawn | Opcode::NodeSpawn => {
                 let dst = self.reg(f);
                 out.push(json!(dst));
-                let k = if op == Opcode::ProcSpawn { Kind::Pid } else { Kind::Unknown };
+                let k = if op == Opcode::ProcSpawn {
+                    Kind::Pid
+                } else {
+                    Kind::Unknown
+                };
                 self.note(dst, k);
                 if op == Opcode::NodeSpawn {
                     let node = self.reg(f);
@@ -452,7 +516,9 @@ impl<S: Source> Ctx<'_, S> {
         }
         if let Some(r) = dst {
             let k = match op {
-                Opcode::LoadConst => const_kind(&self.consts[out[2].as_u64().unwrap_or(0) as usize]),
+                Opcode::LoadConst => {
+                    const_kind(&self.consts[out[2].as_u64().unwrap_or(0) as usize])
+                }
                 Opcode::Move => self.kinds[out[2].as_u64().unwrap_or(0) as usize],
                 _ => result_kind(op),
             };
@@ -675,24 +741,41 @@ fn limits<S: Source>(src: &mut S, shape: &Shape) -> J {
     };
     set(
         "maxSteps",
-        *src.pick(&[1, 40, 1_000, shape.max_steps, shape.max_steps, shape.max_steps, shape.max_steps, shape.max_steps])
-            .min(&shape.max_steps),
+        *src.pick(&[
+            1,
+            40,
+            1_000,
+            shape.max_steps,
+            shape.max_steps,
+            shape.max_steps,
+            shape.max_steps,
+            shape.max_steps,
+        ])
+        .min(&shape.max_steps),
     );
     set("maxProcessStepsPerSlice", src.range(1, 40));
     set("maxIntBits", *src.pick(&[64, 65, 200, 4096]));
-    set("maxStringLength", *src.pick(&[0, 16, 1000, 65_536]));
+    set("maxStringLength", *src.pick(&[0, 16, 1000, 8_192]));
     set("maxListLength", *src.pick(&[3, 64, 256]));
     set("maxMapSize", *src.pick(&[3, 64, 256]));
     set("maxRecordFields", *src.pick(&[2, 64, 64]));
     set("maxValueDepth", *src.pick(&[1, 4, 20, 20, 100]));
     set("maxValueSize", *src.pick(&[64, 4096, 1 << 20]));
-    set("maxOutputSize", *src.pick(&[2_048, 65_536, 1 << 22, 1 << 22]));
+    set(
+        "maxOutputSize",
+        *src.pick(&[2_048, 65_536, 1 << 20, 1 << 20]),
+    );
+    // A snapshot costs time in the size of the machine: keep machines small
+    // (a fork bomb of 1,024 processes snapshotting each other takes seconds).
+    set("maxProcesses", src.range(1, 16));
     if src.coin() {
         set("maxCallDepth", src.range(0, 12));
         set("maxFrames", src.range(0, 12));
-        set("maxProcesses", src.range(1, 8));
         set("maxMailboxSize", src.range(0, 8));
-        set("maxRegistersPerFrame", *src.pick(&[8, 16, 1024, 1024, 1024, 1024, 1024]));
+        set(
+            "maxRegistersPerFrame",
+            *src.pick(&[8, 16, 1024, 1024, 1024, 1024, 1024]),
+        );
         set("maxStateEntries", src.range(0, 8));
         set("maxTraceEvents", src.range(0, 64));
         set("maxProofEvents", src.range(0, 16));
