@@ -630,3 +630,40 @@ fn events_effects_and_state_entries_stop_at_their_limits() {
     );
     assert_peak(&m, 64);
 }
+
+/// Found by the `snapshot` fuzz target (an abort): a snapshot whose
+/// `nextPidSequence` was edited to 2^32 decoded fine, and the next
+/// `PROC_SPAWN` sized the scheduler's pid index by that number — a 34 GB
+/// allocation. Spawn numbers far beyond the process table now stay out of
+/// the dense index (they are found through the pid map instead).
+#[test]
+fn regression_fuzz_snapshot_huge_next_pid_sequence() {
+    let m = measured("regression_fuzz_snapshot_huge_next_pid_sequence", || {
+        let program = json!({"functions": {
+            "main": {"registerCount": 5, "instructions": [
+                ["PROC_SPAWN", 0, "w", []],
+                ["LOAD_CONST", 1, 0], ["RECORD_NEW", 2], ["RECORD_SET", 2, 2, "key", 1],
+                ["EFFECT_NEW", 3, "svc", 2], ["EFFECT_AWAIT", 3],
+                ["PROC_SPAWN", 4, "w", []], ["PROC_STATUS", 4, 4], ["RETURN", 4]]},
+            "w": {"registerCount": 1, "instructions": [["RETURN", 0]]}},
+            "constants": [{"string": "k"}]})
+        .to_string();
+        let start: J = serde_json::from_str(&finvm::effect::start(&program, "")).unwrap();
+        let snapshot = start["snapshot"]
+            .to_string()
+            .replace(r#""nextPidSequence":1"#, r#""nextPidSequence":4294967296"#);
+        assert!(snapshot.contains("4294967296"));
+        let replies = r#"[{"pid":"main","key":"k","result":null}]"#;
+        finvm::effect::resume(&program, &snapshot, replies)
+    });
+    let doc: J = serde_json::from_str(&m.out).unwrap();
+    assert_eq!(doc["status"], "completed", "{}", m.out);
+    assert_eq!(
+        doc["result"],
+        json!({"string": "ProcessReady"}),
+        "{}",
+        m.out
+    );
+    assert_eq!(doc["snapshot"]["nextPidSequence"], json!(4294967297u64));
+    assert_peak(&m, 64);
+}

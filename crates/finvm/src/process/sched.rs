@@ -51,9 +51,19 @@ pub fn lookup(m: &Machine, pid: &str) -> Option<usize> {
     m.by_pid.get(pid).copied()
 }
 
+/// Whether spawn number `n` belongs in the dense `seq_slots` index of a
+/// table of `procs` processes. The VM numbers spawns consecutively, so its
+/// own pids always do; a larger number (from a tampered snapshot's
+/// `nextPidSequence` or pid) must not size an allocation, and is looked up
+/// through `by_pid` instead (regression
+/// `regression_fuzz_snapshot_huge_next_pid_sequence`).
+fn dense(procs: usize, n: usize) -> bool {
+    n <= procs.saturating_mul(2).saturating_add(1024)
+}
+
 /// Records that `pid` now lives in `slot` (a spawn).
 pub(crate) fn note_spawn(m: &mut Machine, pid: &str, slot: usize) {
-    if let Some(n) = pid_seq(pid) {
+    if let Some(n) = pid_seq(pid).filter(|n| dense(m.procs.len(), *n)) {
         let v = &mut m.sched.seq_slots;
         if v.len() <= n {
             v.resize(n + 1, usize::MAX);
@@ -183,7 +193,7 @@ pub fn rebuild(m: &mut Machine) {
     let mut sched = Sched::default();
     let mut live = 0;
     for (pid, &slot) in &m.by_pid {
-        if let Some(n) = pid_seq(pid) {
+        if let Some(n) = pid_seq(pid).filter(|n| dense(m.procs.len(), *n)) {
             if sched.seq_slots.len() <= n {
                 sched.seq_slots.resize(n + 1, usize::MAX);
             }
