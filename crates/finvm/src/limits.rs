@@ -75,7 +75,16 @@ limits! {
 /// encoders (regression `regression_limits_deep_value_stack_overflow`),
 /// and a frame larger than this is one huge allocation
 /// (regression `regression_limits_huge_register_file`).
-pub const CEILINGS: &[(&str, i32)] = &[("maxValueDepth", 10_000), ("maxRegistersPerFrame", 65_536)];
+pub const CEILINGS: &[(&str, i32)] = &[
+    ("maxValueDepth", MAX_VALUE_DEPTH),
+    ("maxRegistersPerFrame", 65_536),
+];
+
+/// The `maxValueDepth` ceiling: the deepest value anything in FinVM builds
+/// or decodes. A snapshot writes up to three JSON levels per value level,
+/// which must stay within the snapshot reader's 20,000 (regression
+/// `regression_limits_deepest_value_survives_a_snapshot`).
+pub const MAX_VALUE_DEPTH: i32 = 5_000;
 
 impl Limits {
     /// The `DECISIONS.md` check: `maxSteps` and `maxProcessStepsPerSlice`

@@ -233,7 +233,7 @@ fn nesting_stops_at_max_value_depth() {
 /// `LIST_FROM r [r]` built a value so deep that encoding the result
 /// overflowed the stack and aborted the process (a variant chain instead
 /// made every depth check linear: a 200,000-deep chain took 50 s).
-/// `maxValueDepth` now has a ceiling of 10,000, and a value that deep
+/// `maxValueDepth` now has a ceiling of 5,000, and a value that deep
 /// still encodes, compares, hashes and drops on the CLI's stack.
 #[test]
 fn regression_limits_deep_value_stack_overflow() {
@@ -253,8 +253,8 @@ fn regression_limits_deep_value_stack_overflow() {
                 json!(["VARIANT_NEW", 6, "t", 6]),
                 json!(["EQ", 7, 5, 5]),
             ],
-            9_999,
-            json!({"maxValueDepth": 10_000, "maxSteps": 1_000_000}),
+            4_999,
+            json!({"maxValueDepth": 5_000, "maxSteps": 1_000_000}),
         ));
         // (serde_json's parser stops at 128 levels: count the wrappers.)
         let status = at_ceiling.split(',').next().unwrap_or("").to_string();
@@ -265,11 +265,11 @@ fn regression_limits_deep_value_stack_overflow() {
     let doc: J = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(
         doc["error"],
-        "InvalidProgram: Limit maxValueDepth must be at most 10000 (got 2147483647)"
+        "InvalidProgram: Limit maxValueDepth must be at most 5000 (got 2147483647)"
     );
     assert_eq!(
         lines.next(),
-        Some(r#"{"status":"completed" 10000"#),
+        Some(r#"{"status":"completed" 5000"#),
         "{}",
         m.out
     );
@@ -301,6 +301,104 @@ fn regression_limits_huge_register_file() {
     assert_eq!(
         lines.next(),
         Some(r#"{"status":"completed","steps":2,"result":{"int":"7"},"state":{}}"#)
+    );
+    assert_peak(&m, 64);
+}
+
+/// A program at the `maxValueDepth` ceiling builds a list, a variant chain
+/// and a record chain 5,000 deep (three JSON levels per record level),
+/// suspends, and resumes from its snapshot text on an 8 MiB stack. With
+/// the former ceiling of 10,000 the VM wrote snapshots deeper than its
+/// snapshot reader accepts (20,000 JSON levels), found while checking the
+/// decoder's recursion.
+#[test]
+fn regression_limits_deepest_value_survives_a_snapshot() {
+    let m = measured(
+        "regression_limits_deepest_value_survives_a_snapshot",
+        || {
+            let mut out = String::new();
+            for body in [
+                json!(["LIST_FROM", 5, [5]]),
+                json!(["VARIANT_NEW", 5, "t", 5]),
+                json!(["RECORD_SET", 5, 6, "a", 5]),
+            ] {
+                let program = json!({"registerCount": 8,
+                "constants": [0, 1, 4_999, {"string": "k"}],
+                "limits": {"maxValueDepth": 5_000, "maxSteps": 1_000_000},
+                "instructions": [["LOAD_CONST", 0, 0], ["LOAD_CONST", 1, 1],
+                    ["LOAD_CONST", 2, 2], ["LIST_NEW", 5], ["RECORD_NEW", 6],
+                    ["LABEL", "top"], body, ["ADD", 0, 0, 1], ["LT", 3, 0, 2],
+                    ["JUMP_IF", 3, "top"], ["LOAD_CONST", 4, 3], ["RECORD_NEW", 6],
+                    ["RECORD_SET", 6, 6, "key", 4], ["EFFECT_NEW", 7, "svc", 6],
+                    ["EFFECT_AWAIT", 7], ["RETURN", 5]]})
+                .to_string();
+                let status = std::thread::Builder::new()
+                    .stack_size(8 << 20)
+                    .spawn(move || {
+                        let start = finvm::effect::start(&program, "");
+                        let from = start.find(r#""snapshot":"#).unwrap() + 11;
+                        let to = start.find(r#","pending":"#).unwrap();
+                        let reply = r#"[{"pid":"main","key":"k","result":null}]"#;
+                        let resumed = finvm::effect::resume(&program, &start[from..to], reply);
+                        resumed.chars().take(40).collect::<String>()
+                    })
+                    .unwrap()
+                    .join()
+                    .unwrap_or_else(|_| "panic".into());
+                out.push_str(&status);
+                out.push('\n');
+            }
+            out
+        },
+    );
+    for line in m.out.lines() {
+        assert!(
+            line.starts_with(r#"{"status":"completed","snapshot":"#),
+            "{}",
+            m.out
+        );
+    }
+    assert_eq!(m.out.lines().count(), 3);
+    assert_peak(&m, 128);
+}
+
+/// Found while checking the decoder's recursion: a snapshot whose register
+/// holds an option nested 19,990 deep (within the reader's 20,000 JSON
+/// levels, but four times deeper than any value the VM builds) decoded
+/// fine and then overflowed an 8 MiB stack (a crash, not an error).
+/// Snapshot values deeper than the `maxValueDepth` ceiling are now a decode
+/// error.
+#[test]
+fn regression_snapshot_deep_value_overflows_the_stack() {
+    let m = measured("regression_snapshot_deep_value_overflows_the_stack", || {
+        let program = json!({"registerCount": 4, "constants": [{"string": "k"}],
+            "instructions": [["LOAD_CONST", 0, 0], ["RECORD_NEW", 1],
+                ["RECORD_SET", 1, 1, "key", 0], ["EFFECT_NEW", 2, "svc", 1],
+                ["EFFECT_AWAIT", 2], ["RETURN", 3]]})
+        .to_string();
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(move || {
+                let start = finvm::effect::start(&program, "");
+                let from = start.find(r#""snapshot":"#).unwrap() + 11;
+                let to = start.find(r#","pending":"#).unwrap();
+                let depth = 19_990;
+                let deep = format!("{}null{}", r#"{"some":"#.repeat(depth), "}".repeat(depth));
+                let snapshot = start[from..to].replacen(
+                    r#""registers":[{"string":"k"}"#,
+                    &format!(r#""registers":[{deep}"#),
+                    1,
+                );
+                assert_ne!(snapshot, &start[from..to]);
+                finvm::effect::resume(&program, &snapshot, "")
+            })
+            .unwrap()
+            .join()
+            .unwrap_or_else(|_| "panic".into())
+    });
+    assert_eq!(
+        m.out,
+        r#"{"status":"error","error":"snapshot decode: process main: frame: registers: value nested deeper than 5000 levels"}"#
     );
     assert_peak(&m, 64);
 }

@@ -565,8 +565,23 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// Decodes the snapshot value codec.
+/// Decodes the snapshot value codec. A value nested deeper than the
+/// `maxValueDepth` ceiling (which no program can build) is an error, so
+/// decoding, and everything done with the value afterwards, recurses no
+/// deeper than the VM's own values (regression
+/// `regression_snapshot_deep_value_overflows_the_stack`).
 pub fn decode_sv(j: &Json) -> D<Value> {
+    decode_sv_at(j, 0)
+}
+
+fn decode_sv_at(j: &Json, depth: usize) -> D<Value> {
+    if depth > crate::limits::MAX_VALUE_DEPTH as usize {
+        return Err(format!(
+            "value nested deeper than {} levels",
+            crate::limits::MAX_VALUE_DEPTH
+        ));
+    }
+    let nested = |x: &Json| decode_sv_at(x, depth + 1);
     let o = match j {
         Json::Null => return Ok(Value::Unit),
         Json::Obj(m) => m,
@@ -608,15 +623,15 @@ pub fn decode_sv(j: &Json) -> D<Value> {
             Value::Bytes(Rc::new(bytes))
         }
         "list" => {
-            let items = as_arr(x)?.iter().map(decode_sv).collect::<D<Vec<_>>>()?;
+            let items = as_arr(x)?.iter().map(nested).collect::<D<Vec<_>>>()?;
             Value::List(Rc::new(List::from_vec(items)))
         }
         "vmap" => {
             let mut m = Map::new();
             for e in as_arr(x)? {
                 let e = as_obj(e)?;
-                let k = e.with("k", decode_sv)?;
-                let v = e.with("v", decode_sv)?;
+                let k = e.with("k", nested)?;
+                let v = e.with("v", nested)?;
                 if m.get(&k).is_some() {
                     return Err("duplicate map key in snapshot".into());
                 }
@@ -624,15 +639,20 @@ pub fn decode_sv(j: &Json) -> D<Value> {
             }
             Value::Map(Rc::new(m))
         }
-        "record" => Value::Record(Rc::new(decode_fields(x)?)),
-        "variant" => Value::Variant(Rc::new(decode_tagged(inner()?, "tag", "payload")?)),
+        "record" => Value::Record(Rc::new(decode_fields(x, depth + 1)?)),
+        "variant" => Value::Variant(Rc::new(decode_tagged(
+            inner()?,
+            "tag",
+            "payload",
+            depth + 1,
+        )?)),
         "none" => match x {
             Json::Bool(true) => Value::Option(None),
             _ => return Err("none: expected true".into()),
         },
-        "some" => Value::some(decode_sv(x)?),
-        "err" => Value::Result(Rc::new(Err(decode_sv(x)?))),
-        "ok" => Value::Result(Rc::new(Ok(decode_sv(x)?))),
+        "some" => Value::some(nested(x)?),
+        "err" => Value::Result(Rc::new(Err(nested(x)?))),
+        "ok" => Value::Result(Rc::new(Ok(nested(x)?))),
         "fn" => Value::FunctionRef(Str::new(as_str(x)?)),
         "proc" => Value::Process(Str::new(as_str(x)?)),
         "rproc" => {
@@ -647,29 +667,44 @@ pub fn decode_sv(j: &Json) -> D<Value> {
                 current_state: s.str("currentState")?,
                 version: s.with("version", as_i32)?,
                 history_hash: s.str("historyHash")?,
-                data: s.with("data", decode_fields)?,
+                data: s.with("data", |d| decode_fields(d, depth + 1))?,
             }))
         }
-        "event" => Value::Event(Rc::new(decode_tagged(inner()?, "type", "payload")?)),
-        "effect" => Value::Effect(Rc::new(decode_tagged(inner()?, "type", "payload")?)),
-        "proof" => Value::Proof(Rc::new(decode_tagged(inner()?, "label", "value")?)),
+        "event" => Value::Event(Rc::new(decode_tagged(
+            inner()?,
+            "type",
+            "payload",
+            depth + 1,
+        )?)),
+        "effect" => Value::Effect(Rc::new(decode_tagged(
+            inner()?,
+            "type",
+            "payload",
+            depth + 1,
+        )?)),
+        "proof" => Value::Proof(Rc::new(decode_tagged(
+            inner()?,
+            "label",
+            "value",
+            depth + 1,
+        )?)),
         _ => return Err("unknown Value tag in snapshot".into()),
     })
 }
 
-fn decode_tagged(o: Obj<'_>, name: &str, value: &str) -> D<Tagged> {
+fn decode_tagged(o: Obj<'_>, name: &str, value: &str, depth: usize) -> D<Tagged> {
     Ok(Tagged {
         tag: o.str(name)?,
-        value: o.with(value, decode_sv)?,
+        value: o.with(value, |x| decode_sv_at(x, depth))?,
     })
 }
 
-fn decode_fields(j: &Json) -> D<Record> {
+fn decode_fields(j: &Json, depth: usize) -> D<Record> {
     let mut r = Record::new();
     for e in as_arr(j)? {
         let e = as_obj(e)?;
         let k = e.str("k")?;
-        let v = e.with("v", decode_sv)?;
+        let v = e.with("v", |x| decode_sv_at(x, depth))?;
         if r.get(&k).is_some() {
             return Err(format!("duplicate field {k:?} in snapshot record"));
         }
