@@ -11,7 +11,7 @@
 use crate::arith::{self, BinOp};
 use crate::builtins::{self, BuiltinKind};
 use crate::error::{vm_error, ErrorCode, VmError, VmResult};
-use crate::machine::{Core, Frame, Machine, ProofEvent, Status, Wait};
+use crate::machine::{Core, Frame, Machine, Process, ProofEvent, Status, Wait};
 use crate::num::Int;
 use crate::program::{CmpOp, Instr, Program};
 use crate::value::{List, Map, Record, Str, Tagged, Value};
@@ -120,16 +120,47 @@ fn is_slow(i: &Instr) -> bool {
 
 impl Machine {
     /// Runs process `slot` (status `Running`) for at most `budget` steps or
-    /// until its status changes.
-    pub(crate) fn run_slice(&mut self, slot: usize, mut budget: u64) -> VmResult<()> {
+    /// until its status changes. With `coalesce`, the budget is one
+    /// scheduler slice, and while no other process is ready and none joins
+    /// this one, the slices that would follow run in the same call: their
+    /// epilogues would find nothing to do and the scheduler would pick this
+    /// process again with a fresh slice (`PROCESSES.md` §2.5), so steps,
+    /// budgets and order are those of separate slices.
+    pub(crate) fn run_slice(
+        &mut self,
+        slot: usize,
+        mut budget: u64,
+        coalesce: bool,
+    ) -> VmResult<()> {
+        /// Slices run per call when a process runs alone.
+        const COALESCED_SLICES: u64 = 1 << 16;
         let program = self.core.program.clone();
+        let slice = budget;
         while budget > 0 && self.procs[slot].status == Status::Running {
-            let flow = if self.core.tracing {
-                exec_fast::<true>(&program, &mut self.core, &mut self.procs[slot], &mut budget)?
+            let alone =
+                coalesce && self.ready.is_empty() && !self.sched.joiners.contains_key(&slot);
+            let granted = if alone {
+                budget.saturating_add(slice.saturating_mul(COALESCED_SLICES))
             } else {
-                exec_fast::<false>(&program, &mut self.core, &mut self.procs[slot], &mut budget)?
+                budget
             };
-            if let Flow::Slow = flow {
+            let mut left = granted;
+            let run = if self.core.tracing {
+                exec_fast::<true>(&program, &mut self.core, &mut self.procs[slot], &mut left)
+            } else {
+                exec_fast::<false>(&program, &mut self.core, &mut self.procs[slot], &mut left)
+            };
+            let executed = granted - left;
+            budget = if executed < budget {
+                budget - executed
+            } else if alone {
+                // Past the first slice's end: what is left of the current one
+                // (a fresh slice exactly at a boundary).
+                slice - (executed - budget) % slice
+            } else {
+                0
+            };
+            if let Flow::Slow = run? {
                 self.exec_slow(&program, slot, &mut budget)?;
             }
             if self.procs[slot].status.is_terminal() {
@@ -305,6 +336,11 @@ fn shrink_to(regs: &mut Vec<Value>, len: usize) {
 /// Stores a small integer into a register without a 16-byte temporary.
 #[inline(always)]
 fn put_small(slot: &mut Value, x: i64) {
+    // The common case first: the register already holds a small int.
+    if let Value::Int(Int::Small(old)) = slot {
+        *old = x;
+        return;
+    }
     match slot {
         Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)) => {
             std::mem::forget(std::mem::replace(slot, Value::Int(Int::Small(x))))
@@ -316,6 +352,11 @@ fn put_small(slot: &mut Value, x: i64) {
 /// Stores a boolean into a register without a 16-byte temporary.
 #[inline(always)]
 fn put_bool(slot: &mut Value, b: bool) {
+    // The common case first: the register already holds a boolean.
+    if let Value::Bool(old) = slot {
+        *old = b;
+        return;
+    }
     match slot {
         Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)) => {
             std::mem::forget(std::mem::replace(slot, Value::Bool(b)))
@@ -332,34 +373,37 @@ fn cmp_vals(a: &Value, b: &Value) -> Ordering {
     a.cmp(b)
 }
 
-/// The hot loop.
+/// The hot loop. Its live state is the pc, the current function's code,
+/// the current frame's registers and the fuel; everything else (the
+/// frame's function, base and return register, frame switches, process
+/// exits, and every instruction without a small-int or boolean fast path)
+/// lives in memory or out of line, so that the loop's state stays in
+/// machine registers (measured with callgrind, `BENCHMARKS.md`).
+#[inline(never)]
 fn exec_fast<const TRACE: bool>(
     program: &Program,
     core: &mut Core,
-    p: &mut crate::machine::Process,
+    p: &mut Process,
     budget: &mut u64,
 ) -> VmResult<Flow> {
-    let mut frame: Frame = p.frame;
-    let mut code: &[Instr] = &program.functions[frame.func as usize].code;
-    let mut base = frame.base as usize;
     // One counter covers both the slice budget and the global step budget;
     // the counters are reconciled once when the loop exits.
     let room = core.step_limit.saturating_sub(core.steps);
     let fuel0 = (*budget).min(room);
     let mut fuel = fuel0;
-
-    // The current frame's registers, re-derived whenever the register stack changes.
-    let mut fr: &mut [Value] = &mut p.regs[base..];
+    let mut pc = p.frame.pc;
+    let mut code: &[Instr] = &program.functions[p.frame.func as usize].code;
+    // The current frame's registers, re-derived whenever frames switch.
+    let mut fr: &mut [Value] = &mut p.regs[p.frame.base as usize..];
     macro_rules! reg {
         ($r:expr) => {
             fr[*$r as usize]
         };
     }
-    macro_rules! set {
-        ($r:expr, $v:expr) => {{
-            let v = $v;
-            put(&mut fr[*$r as usize], v);
-        }};
+    macro_rules! reg_mut {
+        ($r:expr) => {
+            &mut fr[*$r as usize]
+        };
     }
 
     let result: VmResult<Flow> = 'run: loop {
@@ -377,21 +421,22 @@ fn exec_fast<const TRACE: bool>(
             };
         }
         // `ADD`/`SUB`/`MUL`: two small ints inline, everything else (overflow,
-        // big ints, Fixed, Rational, type errors) through `arith`.
+        // big ints, Fixed, Rational, type errors) out of line.
         macro_rules! int_fast_or_general {
             ($dst:ident, $a:ident, $b:ident, $checked:ident, $op:expr, $name:literal) => {{
                 if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) =
                     (&reg!($a), &reg!($b))
                 {
                     if let Some(r) = x.$checked(*y) {
-                        put_small(&mut reg!($dst), r);
+                        put_small(reg_mut!($dst), r);
                         continue 'run;
                     }
                 }
-                let v = tri!(arith::binary($op, &reg!($a), &reg!($b)));
-                tri!(check_size(core, &v, $name));
-                set!($dst, v);
+                tri!(arith_general(core, fr, $op, $name, *$dst, *$a, *$b));
             }};
+        }
+        if !TRACE {
+            run_scalar(code, &program.constants, fr, &mut pc, &mut fuel);
         }
         if fuel == 0 {
             if fuel0 < *budget {
@@ -399,12 +444,8 @@ fn exec_fast<const TRACE: bool>(
             }
             break Ok(Flow::Yield);
         }
-        let Some(ins) = code.get(frame.pc as usize) else {
-            let id = &program.functions[frame.func as usize].id;
-            fail!(vm_error(
-                ErrorCode::InvalidInstruction,
-                format!("PC out of bounds in function {id}")
-            ));
+        let Some(ins) = code.get(pc as usize) else {
+            fail!(pc_out_of_bounds(program, p.frame.func));
         };
         // Without tracing, slow instructions are recognised inside the match
         // (they give their step back); with tracing they must be caught
@@ -414,18 +455,19 @@ fn exec_fast<const TRACE: bool>(
         }
         fuel -= 1;
         if TRACE {
-            core.record_trace(frame.func, frame.pc);
+            core.record_trace(p.frame.func, pc);
         }
-        frame.pc += 1;
+        pc += 1;
         match ins {
             Instr::Nop => {}
-            Instr::Move { dst, src } => {
-                let v = dup(&reg!(src));
-                set!(dst, v);
-            }
-            Instr::LoadConst { dst, idx } => {
-                set!(dst, dup(&program.constants[*idx as usize]));
-            }
+            Instr::Move { dst, src } => match reg!(src) {
+                Value::Int(Int::Small(x)) => put_small(reg_mut!(dst), x),
+                _ => copy_reg(fr, *dst, *src),
+            },
+            Instr::LoadConst { dst, idx } => match &program.constants[*idx as usize] {
+                Value::Int(Int::Small(x)) => put_small(reg_mut!(dst), *x),
+                c => put(reg_mut!(dst), c.clone()),
+            },
             Instr::Add { dst, a, b } => {
                 int_fast_or_general!(dst, a, b, checked_add, BinOp::Add, "ADD")
             }
@@ -435,93 +477,42 @@ fn exec_fast<const TRACE: bool>(
             Instr::Mul { dst, a, b } => {
                 int_fast_or_general!(dst, a, b, checked_mul, BinOp::Mul, "MUL")
             }
-            Instr::Div { dst, mode, a, b } => {
-                let v = tri!(arith::binary(BinOp::Div(*mode), &reg!(a), &reg!(b)));
-                tri!(check_size(core, &v, "DIV"));
-                set!(dst, v);
-            }
-            Instr::Mod { dst, a, b } => {
-                let v = tri!(arith::modulo(&reg!(a), &reg!(b)));
-                set!(dst, v);
-            }
-            Instr::Neg { dst, a } => {
-                let v = tri!(arith::neg(&reg!(a)));
-                set!(dst, v);
-            }
-            Instr::Abs { dst, a } => {
-                let v = tri!(arith::abs(&reg!(a)));
-                set!(dst, v);
-            }
             Instr::Lt { dst, a, b } => {
                 let b = cmp_vals(&reg!(a), &reg!(b)) == Ordering::Less;
-                put_bool(&mut reg!(dst), b);
+                put_bool(reg_mut!(dst), b);
             }
             Instr::Lte { dst, a, b } => {
                 let b = cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater;
-                put_bool(&mut reg!(dst), b);
+                put_bool(reg_mut!(dst), b);
             }
             Instr::Gt { dst, a, b } => {
                 let b = cmp_vals(&reg!(a), &reg!(b)) == Ordering::Greater;
-                put_bool(&mut reg!(dst), b);
+                put_bool(reg_mut!(dst), b);
             }
             Instr::Gte { dst, a, b } => {
                 let b = cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less;
-                put_bool(&mut reg!(dst), b);
+                put_bool(reg_mut!(dst), b);
             }
             Instr::Eq { dst, a, b } => {
-                let b = reg!(a) == reg!(b);
-                put_bool(&mut reg!(dst), b);
+                let b = eq_vals(&reg!(a), &reg!(b));
+                put_bool(reg_mut!(dst), b);
             }
             Instr::Neq { dst, a, b } => {
-                let b = reg!(a) != reg!(b);
-                put_bool(&mut reg!(dst), b);
+                let b = !eq_vals(&reg!(a), &reg!(b));
+                put_bool(reg_mut!(dst), b);
             }
-            Instr::Compare { dst, a, b } => {
-                let c = match cmp_vals(&reg!(a), &reg!(b)) {
-                    Ordering::Less => -1,
-                    Ordering::Equal => 0,
-                    Ordering::Greater => 1,
-                };
-                set!(dst, Value::int(c as i64));
-            }
-            Instr::Min { dst, a, b } => {
-                let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater {
-                    reg!(a).clone()
-                } else {
-                    reg!(b).clone()
-                };
-                set!(dst, v);
-            }
-            Instr::Max { dst, a, b } => {
-                let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less {
-                    reg!(a).clone()
-                } else {
-                    reg!(b).clone()
-                };
-                set!(dst, v);
-            }
-            Instr::Clamp { dst, v, lo, hi } => {
-                let r = if cmp_vals(&reg!(v), &reg!(lo)) == Ordering::Less {
-                    reg!(lo).clone()
-                } else if cmp_vals(&reg!(v), &reg!(hi)) == Ordering::Greater {
-                    reg!(hi).clone()
-                } else {
-                    reg!(v).clone()
-                };
-                set!(dst, r);
-            }
-            Instr::Jump { target } => frame.pc = *target,
+            Instr::Jump { target } => pc = *target,
             Instr::JumpLabel { target } => {
                 // The LABEL at the target is a no-op step: run it now if the
                 // budget allows (it cannot fail), else land on it.
                 if fuel > 0 {
                     fuel -= 1;
                     if TRACE {
-                        core.record_trace(frame.func, *target);
+                        core.record_trace(p.frame.func, *target);
                     }
-                    frame.pc = *target + 1;
+                    pc = *target + 1;
                 } else {
-                    frame.pc = *target;
+                    pc = *target;
                 }
             }
             Instr::CmpJump {
@@ -534,8 +525,8 @@ fn exec_fast<const TRACE: bool>(
             } => {
                 let (x, y) = (&reg!(a), &reg!(b));
                 let r = match cmp {
-                    CmpOp::Eq => x == y,
-                    CmpOp::Neq => x != y,
+                    CmpOp::Eq => eq_vals(x, y),
+                    CmpOp::Neq => !eq_vals(x, y),
                     _ => {
                         let o = cmp_vals(x, y);
                         match cmp {
@@ -546,580 +537,47 @@ fn exec_fast<const TRACE: bool>(
                         }
                     }
                 };
-                put_bool(&mut reg!(dst), r);
+                put_bool(reg_mut!(dst), r);
                 // The branch at pc + 1 reads the Bool just written: it cannot fail.
                 if fuel > 0 {
                     fuel -= 1;
                     if TRACE {
-                        core.record_trace(frame.func, frame.pc);
+                        core.record_trace(p.frame.func, pc);
                     }
-                    frame.pc = if r == *on { *target } else { frame.pc + 1 };
+                    pc = if r == *on { *target } else { pc + 1 };
                 }
             }
             Instr::JumpIf { cond, target } => match reg!(cond) {
-                Value::Bool(true) => frame.pc = *target,
+                Value::Bool(true) => pc = *target,
                 Value::Bool(false) => {}
                 _ => fail!(type_err("JUMP_IF requires a Boolean register")),
             },
             Instr::JumpIfFalse { cond, target } => match reg!(cond) {
-                Value::Bool(false) => frame.pc = *target,
+                Value::Bool(false) => pc = *target,
                 Value::Bool(true) => {}
                 _ => fail!(type_err("JUMP_IF_FALSE requires a Boolean register")),
             },
-            Instr::Call { dst, func, args } => {
-                let depth = p.call_stack.len() as i64;
-                if depth >= core.limits.max_call_depth as i64
-                    || depth >= core.limits.max_frames as i64
-                {
-                    fail!(vm_error(
-                        ErrorCode::StepLimitExceeded,
-                        "CALL exceeded call frame limit"
-                    ));
+            Instr::Call { .. } | Instr::TailCall { .. } | Instr::Return { .. } => {
+                p.frame.pc = pc;
+                let done = switch_frame(program, core, p, ins);
+                pc = p.frame.pc;
+                match done {
+                    Ok(false) => {}
+                    Ok(true) => break Ok(Flow::Yield),
+                    Err(e) => break Err(e),
                 }
-                let callee = &program.functions[*func as usize];
-                if callee.register_count as i64 > core.limits.max_registers_per_frame as i64 {
-                    fail!(vm_error(
-                        ErrorCode::InvalidRegister,
-                        "CALL target exceeded maxRegistersPerFrame"
-                    ));
-                }
-                let new_base = p.regs.len();
-                let n = args.len().min(callee.register_count as usize);
-                p.regs.reserve(callee.register_count as usize);
-                for a in &args[..n] {
-                    let v = dup(&p.regs[base + *a as usize]);
-                    p.regs.push(v);
-                }
-                grow_units(&mut p.regs, callee.register_count as usize - n);
-                fr = &mut p.regs[new_base..];
-                p.call_stack.push(frame);
-                frame = Frame {
-                    func: *func,
-                    pc: 0,
-                    base: new_base as u32,
-                    ret: Some(*dst),
-                };
-                code = &callee.code;
-                base = new_base;
+                code = &program.functions[p.frame.func as usize].code;
+                fr = &mut p.regs[p.frame.base as usize..];
             }
-            Instr::TailCall { func, args } => {
-                let callee = &program.functions[*func as usize];
-                if callee.register_count as i64 > core.limits.max_registers_per_frame as i64 {
-                    fail!(vm_error(
-                        ErrorCode::InvalidRegister,
-                        "TAIL_CALL target exceeded maxRegistersPerFrame"
-                    ));
-                }
-                let n = args.len().min(callee.register_count as usize);
-                let top = p.regs.len();
-                for a in args.iter().take(n) {
-                    let v = dup(&p.regs[base + *a as usize]);
-                    p.regs.push(v);
-                }
-                // Move the arguments down to the frame base: swap them into
-                // registers 0..n, then drop everything above.
-                for i in 0..n {
-                    p.regs.swap(base + i, top + i);
-                }
-                shrink_to(&mut p.regs, base + n);
-                grow_units(&mut p.regs, callee.register_count as usize - n);
-                fr = &mut p.regs[base..];
-                frame = Frame {
-                    func: *func,
-                    pc: 0,
-                    base: base as u32,
-                    ret: frame.ret,
-                };
-                code = &callee.code;
-            }
-            Instr::Return { src } => {
-                let v = std::mem::take(&mut reg!(src));
-                match p.call_stack.pop() {
-                    None => {
-                        reg!(src) = v.clone();
-                        frame.pc -= 1;
-                        p.status = Status::Completed(v);
-                        break Ok(Flow::Yield);
-                    }
-                    Some(caller) => {
-                        let ret = frame.ret;
-                        shrink_to(&mut p.regs, base);
-                        frame = caller;
-                        base = frame.base as usize;
-                        code = &program.functions[frame.func as usize].code;
-                        fr = &mut p.regs[base..];
-                        if let Some(r) = ret {
-                            if let Some(slot) = fr.get_mut(r as usize) {
-                                put(slot, v);
-                            }
-                        }
-                    }
-                }
-            }
-            Instr::Halt { src } => {
-                frame.pc -= 1;
-                p.status = Status::Completed(reg!(src).clone());
+            Instr::Halt { .. } | Instr::Abort { .. } => {
+                pc -= 1;
+                end_process(p, ins);
                 break Ok(Flow::Yield);
-            }
-            Instr::Abort { code: c } => {
-                frame.pc -= 1;
-                p.status = Status::Failed(vm_error(ErrorCode::CustomErrorCode(*c), "Aborted"));
-                break Ok(Flow::Yield);
-            }
-            Instr::LoadInput { dst, key, context } => match core.input.get(key.as_str()) {
-                Some(v) => reg!(dst) = v.clone(),
-                None if *context => {
-                    fail!(vm_error(
-                        ErrorCode::MissingContext,
-                        format!("Context path not found: {key}")
-                    ))
-                }
-                None => fail!(vm_error(
-                    ErrorCode::MissingInput,
-                    format!("Input path not found: {key}")
-                )),
-            },
-            Instr::Clear { dst } => reg!(dst) = Value::Unit,
-            Instr::RecordNew { dst } => reg!(dst) = Value::record(Record::new()),
-            Instr::RecordGet {
-                dst,
-                rec,
-                field,
-                opt,
-            } => {
-                let v = match &reg!(rec) {
-                    Value::Record(r) => r.get(field.as_str()).cloned(),
-                    _ if *opt => fail!(type_err("RECORD_GET_OPT requires a Record")),
-                    _ => fail!(type_err("RECORD_GET requires a Record")),
-                };
-                reg!(dst) = match (v, opt) {
-                    (Some(v), false) => v,
-                    (None, false) => {
-                        fail!(vm_error(
-                            ErrorCode::MissingState,
-                            format!("Field {field} not found in record")
-                        ))
-                    }
-                    (Some(v), true) => Value::some(v),
-                    (None, true) => Value::none(),
-                };
-            }
-            Instr::RecordSet {
-                dst,
-                rec,
-                field,
-                val,
-            } => {
-                if !matches!(reg!(rec), Value::Record(_)) {
-                    fail!(type_err("RECORD_SET requires a Record"));
-                }
-                let v = reg!(val).clone();
-                let mut r = if dst == rec {
-                    std::mem::take(&mut reg!(rec))
-                } else {
-                    reg!(rec).clone()
-                };
-                if let Value::Record(rc) = &mut r {
-                    if rc.get(field.as_str()).is_none()
-                        && rc.len() as i64 >= core.limits.max_record_fields as i64
-                    {
-                        fail!(limit_err(
-                            ErrorCode::InvalidInstruction,
-                            "RECORD_SET exceeded maxRecordFields".into()
-                        ));
-                    }
-                    Rc::make_mut(rc).insert(field.clone(), v);
-                }
-                tri!(check_depth(core, &r, "RECORD_SET"));
-                set!(dst, r);
-            }
-            Instr::RecordHas { dst, rec, field } => {
-                let b = match &reg!(rec) {
-                    Value::Record(r) => r.get(field.as_str()).is_some(),
-                    _ => fail!(type_err("RECORD_HAS requires a Record")),
-                };
-                set!(dst, Value::Bool(b));
-            }
-            Instr::RecordRemove { dst, rec, field } => {
-                if !matches!(reg!(rec), Value::Record(_)) {
-                    fail!(type_err("RECORD_REMOVE requires a Record"));
-                }
-                let mut r = if dst == rec {
-                    std::mem::take(&mut reg!(rec))
-                } else {
-                    reg!(rec).clone()
-                };
-                if let Value::Record(rc) = &mut r {
-                    if rc.get(field.as_str()).is_some() {
-                        Rc::make_mut(rc).remove(field.as_str());
-                    }
-                }
-                set!(dst, r);
-            }
-            Instr::RecordKeys { dst, rec } => {
-                let keys: Vec<Value> = match &reg!(rec) {
-                    Value::Record(r) => r.fields().keys().map(|k| Value::Str(k.clone())).collect(),
-                    _ => fail!(type_err("RECORD_KEYS requires a Record")),
-                };
-                tri!(check_list_len(core, keys.len(), "RECORD_KEYS"));
-                set!(dst, Value::list(keys));
-            }
-            Instr::ListNew { dst } => reg!(dst) = Value::list(Vec::new()),
-            Instr::ListFrom { dst, items } => {
-                tri!(check_list_len(core, items.len(), "LIST_FROM"));
-                let vals: Vec<Value> = items.iter().map(|r| reg!(r).clone()).collect();
-                let l = Value::list(vals);
-                tri!(check_depth(core, &l, "LIST_FROM"));
-                set!(dst, l);
-            }
-            Instr::ListGet { dst, list, idx } => {
-                let v = match (&reg!(list), int_index(&reg!(idx))) {
-                    (Value::List(l), Some(i)) => {
-                        let Some(i) = i else {
-                            fail!(vm_error(
-                                ErrorCode::InvalidInstruction,
-                                "List index out of BigInt range"
-                            ))
-                        };
-                        match l.items().get(i as usize) {
-                            Some(v) if i >= 0 => v.clone(),
-                            _ => fail!(vm_error(
-                                ErrorCode::InvalidInstruction,
-                                "List index out of bounds"
-                            )),
-                        }
-                    }
-                    _ => fail!(type_err("LIST_GET requires a List and an Integer index")),
-                };
-                set!(dst, v);
-            }
-            Instr::ListSet {
-                dst,
-                list,
-                idx,
-                val,
-            } => {
-                let i = match (&reg!(list), int_index(&reg!(idx))) {
-                    (Value::List(l), Some(i)) => {
-                        let Some(i) = i else {
-                            fail!(vm_error(
-                                ErrorCode::InvalidInstruction,
-                                "List index out of BigInt range"
-                            ))
-                        };
-                        if i < 0 || i as usize >= l.len() {
-                            fail!(vm_error(
-                                ErrorCode::InvalidInstruction,
-                                "List index out of bounds"
-                            ));
-                        }
-                        i as usize
-                    }
-                    _ => fail!(type_err("LIST_SET requires a List and an Integer index")),
-                };
-                let v = reg!(val).clone();
-                let mut l = if dst == list {
-                    std::mem::take(&mut reg!(list))
-                } else {
-                    reg!(list).clone()
-                };
-                if let Value::List(rc) = &mut l {
-                    Rc::make_mut(rc).set(i, v);
-                }
-                tri!(check_depth(core, &l, "LIST_SET"));
-                set!(dst, l);
-            }
-            Instr::ListAppend { dst, list, val } => {
-                let len = match &reg!(list) {
-                    Value::List(l) => l.len(),
-                    _ => fail!(type_err("LIST_APPEND requires a List")),
-                };
-                tri!(check_list_len(core, len + 1, "LIST_APPEND"));
-                let v = reg!(val).clone();
-                let mut l = if dst == list {
-                    std::mem::take(&mut reg!(list))
-                } else {
-                    reg!(list).clone()
-                };
-                if let Value::List(rc) = &mut l {
-                    Rc::make_mut(rc).push(v);
-                }
-                tri!(check_depth(core, &l, "LIST_APPEND"));
-                set!(dst, l);
-            }
-            Instr::ListLength { dst, list } => {
-                let n = match &reg!(list) {
-                    Value::List(l) => l.len(),
-                    _ => fail!(type_err("LIST_LENGTH requires a List")),
-                };
-                set!(dst, Value::int(Int::from(n)));
-            }
-            Instr::ListSlice {
-                dst,
-                list,
-                start,
-                end,
-            } => {
-                let (Value::List(l), Some(s), Some(e)) =
-                    (&reg!(list), int_index(&reg!(start)), int_index(&reg!(end)))
-                else {
-                    fail!(type_err("LIST_SLICE requires a List and Integer bounds"))
-                };
-                let Some(s) = s else {
-                    fail!(vm_error(
-                        ErrorCode::InvalidInstruction,
-                        "List slice start out of BigInt range"
-                    ))
-                };
-                let Some(e) = e else {
-                    fail!(vm_error(
-                        ErrorCode::InvalidInstruction,
-                        "List slice end out of BigInt range"
-                    ))
-                };
-                let n = l.len() as i64;
-                let clampi = |x: i32| -> usize {
-                    let x = x as i64;
-                    (if x < 0 { (n + x).max(0) } else { x.min(n) }) as usize
-                };
-                let (s, e) = (clampi(s), clampi(e));
-                let items = if s < e {
-                    l.items()[s..e].to_vec()
-                } else {
-                    Vec::new()
-                };
-                set!(dst, Value::list(items));
-            }
-            Instr::MapNew { dst } => reg!(dst) = Value::map(Map::new()),
-            Instr::MapGet { dst, map, key, opt } => {
-                let v = match &reg!(map) {
-                    Value::Map(m) => m.get(&reg!(key)).cloned(),
-                    _ if *opt => fail!(type_err("MAP_GET_OPT requires a Map")),
-                    _ => fail!(type_err("MAP_GET requires a Map")),
-                };
-                reg!(dst) = match (v, opt) {
-                    (Some(v), false) => v,
-                    (None, false) => {
-                        fail!(vm_error(ErrorCode::MissingState, "Key not found in map"))
-                    }
-                    (Some(v), true) => Value::some(v),
-                    (None, true) => Value::none(),
-                };
-            }
-            Instr::MapSet { dst, map, key, val } => {
-                if !matches!(reg!(map), Value::Map(_)) {
-                    fail!(type_err("MAP_SET requires a Map"));
-                }
-                let k = reg!(key).clone();
-                let v = reg!(val).clone();
-                let mut m = if dst == map {
-                    std::mem::take(&mut reg!(map))
-                } else {
-                    reg!(map).clone()
-                };
-                if let Value::Map(rc) = &mut m {
-                    if rc.get(&k).is_none() && rc.len() as i64 >= core.limits.max_map_size as i64 {
-                        fail!(limit_err(
-                            ErrorCode::InvalidInstruction,
-                            "MAP_SET exceeded maxMapSize".into()
-                        ));
-                    }
-                    Rc::make_mut(rc).insert(k, v);
-                }
-                tri!(check_depth(core, &m, "MAP_SET"));
-                set!(dst, m);
-            }
-            Instr::MapHas { dst, map, key } => {
-                let b = match &reg!(map) {
-                    Value::Map(m) => m.get(&reg!(key)).is_some(),
-                    _ => fail!(type_err("MAP_HAS requires a Map")),
-                };
-                set!(dst, Value::Bool(b));
-            }
-            Instr::MapRemove { dst, map, key } => {
-                if !matches!(reg!(map), Value::Map(_)) {
-                    fail!(type_err("MAP_REMOVE requires a Map"));
-                }
-                let k = reg!(key).clone();
-                let mut m = if dst == map {
-                    std::mem::take(&mut reg!(map))
-                } else {
-                    reg!(map).clone()
-                };
-                if let Value::Map(rc) = &mut m {
-                    if rc.get(&k).is_some() {
-                        Rc::make_mut(rc).remove(&k);
-                    }
-                }
-                set!(dst, m);
-            }
-            Instr::MapKeys { dst, map } => {
-                let keys: Vec<Value> = match &reg!(map) {
-                    Value::Map(m) => m.entries().keys().cloned().collect(),
-                    _ => fail!(type_err("MAP_KEYS requires a Map")),
-                };
-                tri!(check_list_len(core, keys.len(), "MAP_KEYS"));
-                set!(dst, Value::list(keys));
-            }
-            Instr::MapValues { dst, map } => {
-                let vals: Vec<Value> = match &reg!(map) {
-                    Value::Map(m) => m.entries().values().cloned().collect(),
-                    _ => fail!(type_err("MAP_VALUES requires a Map")),
-                };
-                tri!(check_list_len(core, vals.len(), "MAP_VALUES"));
-                set!(dst, Value::list(vals));
-            }
-            Instr::MapSize { dst, map } => {
-                let n = match &reg!(map) {
-                    Value::Map(m) => m.len(),
-                    _ => fail!(type_err("MAP_SIZE requires a Map")),
-                };
-                set!(dst, Value::int(Int::from(n)));
-            }
-            Instr::VariantNew { dst, tag, payload } => {
-                let v = Value::Variant(Rc::new(Tagged {
-                    tag: tag.clone(),
-                    value: reg!(payload).clone(),
-                }));
-                tri!(check_depth(core, &v, "VARIANT_NEW"));
-                set!(dst, v);
-            }
-            Instr::VariantTag { dst, v } => {
-                let t = match &reg!(v) {
-                    Value::Variant(t) => t.tag.clone(),
-                    _ => fail!(type_err("VARIANT_TAG requires a Variant")),
-                };
-                set!(dst, Value::Str(t));
-            }
-            Instr::VariantPayload { dst, v } => {
-                let t = match &reg!(v) {
-                    Value::Variant(t) => t.value.clone(),
-                    _ => fail!(type_err("VARIANT_PAYLOAD requires a Variant")),
-                };
-                set!(dst, t);
-            }
-            Instr::CallBuiltin { dst, builtin, args } => {
-                let b = match builtin {
-                    Ok(b) => *b,
-                    Err(e) => fail!(e.clone()),
-                };
-                let argv: Vec<Value> = args.iter().map(|r| reg!(r).clone()).collect();
-                let v = match b.kind() {
-                    BuiltinKind::Pure => tri!(builtins::call_pure(b, &argv)),
-                    BuiltinKind::Db => tri!(crate::db::call(core, b, &argv)),
-                    BuiltinKind::Input => tri!(input_builtin(core, b, &argv)),
-                };
-                match &v {
-                    Value::List(l) => tri!(check_list_len(core, l.len(), b.id())),
-                    Value::Int(Int::Big(_)) | Value::Str(_) => tri!(check_size(core, &v, b.id())),
-                    _ => {}
-                }
-                tri!(check_value_size(core, &v, b.id()));
-                set!(dst, v);
-            }
-            Instr::StateGet { dst, key, opt } => {
-                let v = core.state.get(key.as_str()).cloned();
-                reg!(dst) = match (v, opt) {
-                    (Some(v), false) => v,
-                    (None, false) => {
-                        fail!(vm_error(
-                            ErrorCode::MissingState,
-                            format!("State path not found: {key}")
-                        ))
-                    }
-                    (Some(v), true) => Value::some(v),
-                    (None, true) => Value::none(),
-                };
-            }
-            Instr::StateSet { key, src } => {
-                let v = reg!(src).clone();
-                tri!(state_set(core, key, v));
-            }
-            Instr::StateDelete { key } => {
-                core.state.remove(key.as_str());
-            }
-            Instr::StateExists { dst, key } => {
-                set!(dst, Value::Bool(core.state.contains_key(key.as_str())));
-            }
-            Instr::StateKeys { dst, prefix } => {
-                let keys: Vec<Value> = core
-                    .state
-                    .keys()
-                    .filter(|k| k.as_str().starts_with(prefix.as_str()))
-                    .map(|k| Value::Str(k.clone()))
-                    .collect();
-                tri!(check_list_len(core, keys.len(), "STATE_KEYS"));
-                set!(dst, Value::list(keys));
-            }
-            Instr::EventNew { dst, ty, payload } => {
-                let v = Value::Event(Rc::new(Tagged {
-                    tag: ty.clone(),
-                    value: reg!(payload).clone(),
-                }));
-                tri!(check_depth(core, &v, "EVENT_NEW"));
-                set!(dst, v);
-            }
-            Instr::EffectNew { dst, ty, payload } => {
-                let v = Value::Effect(Rc::new(Tagged {
-                    tag: ty.clone(),
-                    value: reg!(payload).clone(),
-                }));
-                tri!(check_depth(core, &v, "EFFECT_NEW"));
-                set!(dst, v);
-            }
-            Instr::EventEmit { src } => {
-                let v = reg!(src).clone();
-                tri!(emit_events(core, &v));
-            }
-            Instr::EffectRequest { src } => {
-                let v = reg!(src).clone();
-                tri!(request_effects(core, &v));
-            }
-            Instr::BatchNew { dst } => reg!(dst) = Value::list(Vec::new()),
-            Instr::EventBatchAppend { dst, batch, ev } => {
-                let v = tri!(batch_append(core, &reg!(batch), &reg!(ev), true,));
-                set!(dst, v);
-            }
-            Instr::EffectBatchAppend { dst, batch, eff } => {
-                let v = tri!(batch_append(core, &reg!(batch), &reg!(eff), false,));
-                set!(dst, v);
             }
             Instr::EffectAwait { src } => {
                 let intent = reg!(src).clone();
-                let key = tri!(effect_await(core, &p.pid, &intent));
-                p.status = Status::Waiting(Wait::Effect(key));
+                tri!(await_effect(core, p, &intent));
                 break Ok(Flow::Yield);
-            }
-            Instr::MachineState { dst, inst } => {
-                let st = match &reg!(inst) {
-                    Value::Machine(mi) => mi.current_state.clone(),
-                    _ => fail!(type_err("MACHINE_STATE requires a StateMachineInstance")),
-                };
-                set!(dst, Value::Str(st));
-            }
-            Instr::Assert { cond, code: c } => match reg!(cond) {
-                Value::Bool(true) => core.record_proof(ProofEvent::Assertion(true, *c)),
-                Value::Bool(false) => {
-                    fail!(vm_error(
-                        ErrorCode::ProofAssertionFailed,
-                        format!("Assertion failed with code {c}")
-                    ))
-                }
-                _ => fail!(type_err("ASSERT requires a Boolean register")),
-            },
-            Instr::Assume { cond, note } => match reg!(cond) {
-                Value::Bool(_) => core.record_proof(ProofEvent::Assumption(note.clone())),
-                _ => fail!(type_err("ASSUME requires a Boolean register")),
-            },
-            Instr::ProofMark { label, val } => {
-                let v = reg!(val).clone();
-                core.record_proof(ProofEvent::ValueMarked(label.clone(), v));
-            }
-            Instr::ProofScopeBegin { label } => {
-                core.record_proof(ProofEvent::ScopeBegin(label.clone()))
-            }
-            Instr::ProofScopeEnd { label } => {
-                core.record_proof(ProofEvent::ScopeEnd(label.clone()))
             }
             Instr::Proc { .. }
             | Instr::StateSnapshot { .. }
@@ -1128,12 +586,14 @@ fn exec_fast<const TRACE: bool>(
             | Instr::InvariantCheck { .. } => {
                 // Handed to `Machine::exec_slow`, which counts the step itself.
                 fuel += 1;
-                frame.pc -= 1;
+                pc -= 1;
                 break Ok(Flow::Slow);
             }
+            // Everything else runs out of line.
+            other => tri!(exec_cold(core, fr, other)),
         }
     };
-    p.frame = frame;
+    p.frame.pc = pc;
     let executed = fuel0 - fuel;
     core.steps += executed;
     p.steps_executed += executed;
@@ -1141,7 +601,891 @@ fn exec_fast<const TRACE: bool>(
     result
 }
 
+/// The scalar loop: runs instructions for as long as they work on small
+/// ints and booleans in registers that hold no heap value, with exactly
+/// the steps, results and budget of `exec_fast`. It stops, without
+/// counting a step, at the first instruction that needs anything else (a
+/// call, an allocation, an overflow, an error, a heap value to drop), which
+/// `exec_fast` then runs. It calls nothing, so its state stays in machine
+/// registers.
+#[inline(never)]
+fn run_scalar(code: &[Instr], consts: &[Value], fr: &mut [Value], pc_: &mut u32, fuel_: &mut u64) {
+    /// A register's small int.
+    macro_rules! small {
+        ($r:expr) => {
+            match fr.get(*$r as usize) {
+                Some(Value::Int(Int::Small(x))) => *x,
+                _ => break,
+            }
+        };
+    }
+    /// A copy of a small int, boolean or unit (no reference count to touch).
+    macro_rules! scalar {
+        ($v:expr) => {
+            match $v {
+                Value::Int(Int::Small(x)) => Value::Int(Int::Small(*x)),
+                Value::Bool(b) => Value::Bool(*b),
+                Value::Unit => Value::Unit,
+                _ => break,
+            }
+        };
+    }
+    /// A register that can be overwritten without dropping anything.
+    macro_rules! scalar_slot {
+        ($r:expr) => {
+            match fr.get_mut(*$r as usize) {
+                Some(slot @ (Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)))) => slot,
+                _ => break,
+            }
+        };
+    }
+    macro_rules! compare {
+        ($cmp:expr, $a:expr, $b:expr) => {
+            match (fr.get(*$a as usize), fr.get(*$b as usize)) {
+                (Some(Value::Int(Int::Small(x))), Some(Value::Int(Int::Small(y)))) => match $cmp {
+                    CmpOp::Lt => x < y,
+                    CmpOp::Lte => x <= y,
+                    CmpOp::Gt => x > y,
+                    CmpOp::Gte => x >= y,
+                    CmpOp::Eq => x == y,
+                    CmpOp::Neq => x != y,
+                },
+                (Some(Value::Bool(x)), Some(Value::Bool(y))) => match $cmp {
+                    CmpOp::Eq => x == y,
+                    CmpOp::Neq => x != y,
+                    _ => break,
+                },
+                _ => break,
+            }
+        };
+    }
+    let mut pc = *pc_;
+    let mut fuel = *fuel_;
+    loop {
+        if fuel == 0 {
+            break;
+        }
+        let Some(ins) = code.get(pc as usize) else {
+            break;
+        };
+        match ins {
+            Instr::Nop => pc += 1,
+            Instr::Move { dst, src } => {
+                let v = match fr.get(*src as usize) {
+                    Some(v) => scalar!(v),
+                    None => break,
+                };
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), v));
+                pc += 1;
+            }
+            Instr::LoadConst { dst, idx } => {
+                let v = match consts.get(*idx as usize) {
+                    Some(v) => scalar!(v),
+                    None => break,
+                };
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), v));
+                pc += 1;
+            }
+            Instr::Add { dst, a, b } => {
+                let Some(r) = small!(a).checked_add(small!(b)) else {
+                    break;
+                };
+                std::mem::forget(std::mem::replace(
+                    scalar_slot!(dst),
+                    Value::Int(Int::Small(r)),
+                ));
+                pc += 1;
+            }
+            Instr::Sub { dst, a, b } => {
+                let Some(r) = small!(a).checked_sub(small!(b)) else {
+                    break;
+                };
+                std::mem::forget(std::mem::replace(
+                    scalar_slot!(dst),
+                    Value::Int(Int::Small(r)),
+                ));
+                pc += 1;
+            }
+            Instr::Mul { dst, a, b } => {
+                let Some(r) = small!(a).checked_mul(small!(b)) else {
+                    break;
+                };
+                std::mem::forget(std::mem::replace(
+                    scalar_slot!(dst),
+                    Value::Int(Int::Small(r)),
+                ));
+                pc += 1;
+            }
+            Instr::Lt { dst, a, b } => {
+                let r = compare!(CmpOp::Lt, a, b);
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                pc += 1;
+            }
+            Instr::Lte { dst, a, b } => {
+                let r = compare!(CmpOp::Lte, a, b);
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                pc += 1;
+            }
+            Instr::Gt { dst, a, b } => {
+                let r = compare!(CmpOp::Gt, a, b);
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                pc += 1;
+            }
+            Instr::Gte { dst, a, b } => {
+                let r = compare!(CmpOp::Gte, a, b);
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                pc += 1;
+            }
+            Instr::Eq { dst, a, b } => {
+                let r = compare!(CmpOp::Eq, a, b);
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                pc += 1;
+            }
+            Instr::Neq { dst, a, b } => {
+                let r = compare!(CmpOp::Neq, a, b);
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                pc += 1;
+            }
+            Instr::Jump { target } => pc = *target,
+            Instr::JumpLabel { target } => {
+                // JUMP, then the LABEL at the target when the budget allows.
+                if fuel >= 2 {
+                    fuel -= 1;
+                    pc = *target + 1;
+                } else {
+                    pc = *target;
+                }
+            }
+            Instr::CmpJump {
+                cmp,
+                dst,
+                a,
+                b,
+                target,
+                on,
+            } => {
+                let r = compare!(*cmp, a, b);
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                // The branch at pc + 1 reads the Bool just written.
+                if fuel >= 2 {
+                    fuel -= 1;
+                    pc = if r == *on { *target } else { pc + 2 };
+                } else {
+                    pc += 1;
+                }
+            }
+            Instr::JumpIf { cond, target } => match fr.get(*cond as usize) {
+                Some(Value::Bool(true)) => pc = *target,
+                Some(Value::Bool(false)) => pc += 1,
+                _ => break,
+            },
+            Instr::JumpIfFalse { cond, target } => match fr.get(*cond as usize) {
+                Some(Value::Bool(false)) => pc = *target,
+                Some(Value::Bool(true)) => pc += 1,
+                _ => break,
+            },
+            _ => break,
+        }
+        fuel -= 1;
+    }
+    *pc_ = pc;
+    *fuel_ = fuel;
+}
+
+#[cold]
+#[inline(never)]
+fn pc_out_of_bounds(program: &Program, func: u32) -> Box<VmError> {
+    let id = &program.functions[func as usize].id;
+    vm_error(
+        ErrorCode::InvalidInstruction,
+        format!("PC out of bounds in function {id}"),
+    )
+}
+
+/// `fr[dst] = fr[src]` for values other than small ints.
+#[inline(never)]
+fn copy_reg(fr: &mut [Value], dst: u32, src: u32) {
+    let v = fr[src as usize].clone();
+    put(&mut fr[dst as usize], v);
+}
+
+/// `ADD`/`SUB`/`MUL` (and the other binary operators) off the small-int path.
+#[inline(never)]
+fn arith_general(
+    core: &Core,
+    fr: &mut [Value],
+    op: BinOp,
+    name: &str,
+    dst: u32,
+    a: u32,
+    b: u32,
+) -> VmResult<()> {
+    let v = arith::binary(op, &fr[a as usize], &fr[b as usize])?;
+    check_size(core, &v, name)?;
+    put(&mut fr[dst as usize], v);
+    Ok(())
+}
+
+#[inline(always)]
+fn eq_vals(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        _ => eq_general(a, b),
+    }
+}
+
+#[inline(never)]
+fn eq_general(a: &Value, b: &Value) -> bool {
+    a == b
+}
+
+/// `CALL`, `TAIL_CALL` and `RETURN`, with `p.frame.pc` already past the
+/// instruction. `Ok(true)` when a `RETURN` ended the process.
+#[inline(never)]
+fn switch_frame(program: &Program, core: &Core, p: &mut Process, ins: &Instr) -> VmResult<bool> {
+    let frame = p.frame;
+    let base = frame.base as usize;
+    match ins {
+        Instr::Call { dst, func, args } => {
+            let depth = p.call_stack.len() as i64;
+            if depth >= core.limits.max_call_depth as i64 || depth >= core.limits.max_frames as i64
+            {
+                return Err(vm_error(
+                    ErrorCode::StepLimitExceeded,
+                    "CALL exceeded call frame limit",
+                ));
+            }
+            let callee = &program.functions[*func as usize];
+            if callee.register_count as i64 > core.limits.max_registers_per_frame as i64 {
+                return Err(vm_error(
+                    ErrorCode::InvalidRegister,
+                    "CALL target exceeded maxRegistersPerFrame",
+                ));
+            }
+            let new_base = p.regs.len();
+            let n = args.len().min(callee.register_count as usize);
+            p.regs.reserve(callee.register_count as usize);
+            for a in &args[..n] {
+                let v = dup(&p.regs[base + *a as usize]);
+                p.regs.push(v);
+            }
+            grow_units(&mut p.regs, callee.register_count as usize - n);
+            p.call_stack.push(frame);
+            p.frame = Frame {
+                func: *func,
+                pc: 0,
+                base: new_base as u32,
+                ret: Some(*dst),
+            };
+        }
+        Instr::TailCall { func, args } => {
+            let callee = &program.functions[*func as usize];
+            if callee.register_count as i64 > core.limits.max_registers_per_frame as i64 {
+                return Err(vm_error(
+                    ErrorCode::InvalidRegister,
+                    "TAIL_CALL target exceeded maxRegistersPerFrame",
+                ));
+            }
+            let n = args.len().min(callee.register_count as usize);
+            let top = p.regs.len();
+            for a in args.iter().take(n) {
+                let v = dup(&p.regs[base + *a as usize]);
+                p.regs.push(v);
+            }
+            // Move the arguments down to the frame base: swap them into
+            // registers 0..n, then drop everything above.
+            for i in 0..n {
+                p.regs.swap(base + i, top + i);
+            }
+            shrink_to(&mut p.regs, base + n);
+            grow_units(&mut p.regs, callee.register_count as usize - n);
+            p.frame = Frame {
+                func: *func,
+                pc: 0,
+                base: base as u32,
+                ret: frame.ret,
+            };
+        }
+        Instr::Return { src } => {
+            let slot = base + *src as usize;
+            let v = std::mem::take(&mut p.regs[slot]);
+            match p.call_stack.pop() {
+                None => {
+                    p.regs[slot] = v.clone();
+                    p.frame.pc -= 1;
+                    p.status = Status::Completed(v);
+                    return Ok(true);
+                }
+                Some(caller) => {
+                    shrink_to(&mut p.regs, base);
+                    p.frame = caller;
+                    if let Some(r) = frame.ret {
+                        if let Some(slot) = p.regs.get_mut(caller.base as usize + r as usize) {
+                            put(slot, v);
+                        }
+                    }
+                }
+            }
+        }
+        _ => unreachable!("switch_frame runs CALL, TAIL_CALL and RETURN"),
+    }
+    Ok(false)
+}
+
+/// `HALT` and `ABORT`, with `p.frame.pc` on the instruction.
+#[cold]
+#[inline(never)]
+fn end_process(p: &mut Process, ins: &Instr) {
+    p.status = match ins {
+        Instr::Halt { src } => {
+            Status::Completed(p.regs[p.frame.base as usize + *src as usize].clone())
+        }
+        Instr::Abort { code } => {
+            Status::Failed(vm_error(ErrorCode::CustomErrorCode(*code), "Aborted"))
+        }
+        _ => unreachable!("end_process runs HALT and ABORT"),
+    };
+}
+
+/// `EFFECT_AWAIT`: record the intent and wait for its result.
+#[inline(never)]
+fn await_effect(core: &mut Core, p: &mut Process, intent: &Value) -> VmResult<()> {
+    let key = effect_await(core, &p.pid, intent)?;
+    p.status = Status::Waiting(Wait::Effect(key));
+    Ok(())
+}
+
 /// `STATE_SET` semantics (also used by builtins that write state).
+/// The instructions that neither move the pc nor switch frames or
+/// processes, out of line so that `exec_fast` stays small.
+#[inline(never)]
+fn exec_cold(core: &mut Core, fr: &mut [Value], ins: &Instr) -> VmResult<()> {
+    macro_rules! reg {
+        ($r:expr) => {
+            fr[*$r as usize]
+        };
+    }
+    macro_rules! set {
+        ($r:expr, $v:expr) => {{
+            let v = $v;
+            put(&mut fr[*$r as usize], v);
+        }};
+    }
+    macro_rules! tri {
+        ($e:expr) => {
+            $e?
+        };
+    }
+    macro_rules! fail {
+        ($e:expr) => {
+            return Err($e)
+        };
+    }
+    match ins {
+        Instr::Div { dst, mode, a, b } => {
+            let v = tri!(arith::binary(BinOp::Div(*mode), &reg!(a), &reg!(b)));
+            tri!(check_size(core, &v, "DIV"));
+            set!(dst, v);
+        }
+        Instr::Mod { dst, a, b } => {
+            let v = tri!(arith::modulo(&reg!(a), &reg!(b)));
+            set!(dst, v);
+        }
+        Instr::Neg { dst, a } => {
+            let v = tri!(arith::neg(&reg!(a)));
+            set!(dst, v);
+        }
+        Instr::Abs { dst, a } => {
+            let v = tri!(arith::abs(&reg!(a)));
+            set!(dst, v);
+        }
+        Instr::Compare { dst, a, b } => {
+            let c = match cmp_vals(&reg!(a), &reg!(b)) {
+                Ordering::Less => -1,
+                Ordering::Equal => 0,
+                Ordering::Greater => 1,
+            };
+            set!(dst, Value::int(c as i64));
+        }
+        Instr::Min { dst, a, b } => {
+            let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Greater {
+                reg!(a).clone()
+            } else {
+                reg!(b).clone()
+            };
+            set!(dst, v);
+        }
+        Instr::Max { dst, a, b } => {
+            let v = if cmp_vals(&reg!(a), &reg!(b)) != Ordering::Less {
+                reg!(a).clone()
+            } else {
+                reg!(b).clone()
+            };
+            set!(dst, v);
+        }
+        Instr::Clamp { dst, v, lo, hi } => {
+            let r = if cmp_vals(&reg!(v), &reg!(lo)) == Ordering::Less {
+                reg!(lo).clone()
+            } else if cmp_vals(&reg!(v), &reg!(hi)) == Ordering::Greater {
+                reg!(hi).clone()
+            } else {
+                reg!(v).clone()
+            };
+            set!(dst, r);
+        }
+        Instr::LoadInput { dst, key, context } => match core.input.get(key.as_str()) {
+            Some(v) => reg!(dst) = v.clone(),
+            None if *context => {
+                fail!(vm_error(
+                    ErrorCode::MissingContext,
+                    format!("Context path not found: {key}")
+                ))
+            }
+            None => fail!(vm_error(
+                ErrorCode::MissingInput,
+                format!("Input path not found: {key}")
+            )),
+        },
+        Instr::Clear { dst } => reg!(dst) = Value::Unit,
+        Instr::RecordNew { dst } => reg!(dst) = Value::record(Record::new()),
+        Instr::RecordGet {
+            dst,
+            rec,
+            field,
+            opt,
+        } => {
+            let v = match &reg!(rec) {
+                Value::Record(r) => r.get(field.as_str()).cloned(),
+                _ if *opt => fail!(type_err("RECORD_GET_OPT requires a Record")),
+                _ => fail!(type_err("RECORD_GET requires a Record")),
+            };
+            reg!(dst) = match (v, opt) {
+                (Some(v), false) => v,
+                (None, false) => {
+                    fail!(vm_error(
+                        ErrorCode::MissingState,
+                        format!("Field {field} not found in record")
+                    ))
+                }
+                (Some(v), true) => Value::some(v),
+                (None, true) => Value::none(),
+            };
+        }
+        Instr::RecordSet {
+            dst,
+            rec,
+            field,
+            val,
+        } => {
+            if !matches!(reg!(rec), Value::Record(_)) {
+                fail!(type_err("RECORD_SET requires a Record"));
+            }
+            let v = reg!(val).clone();
+            let mut r = if dst == rec {
+                std::mem::take(&mut reg!(rec))
+            } else {
+                reg!(rec).clone()
+            };
+            if let Value::Record(rc) = &mut r {
+                if rc.get(field.as_str()).is_none()
+                    && rc.len() as i64 >= core.limits.max_record_fields as i64
+                {
+                    fail!(limit_err(
+                        ErrorCode::InvalidInstruction,
+                        "RECORD_SET exceeded maxRecordFields".into()
+                    ));
+                }
+                Rc::make_mut(rc).insert(field.clone(), v);
+            }
+            tri!(check_depth(core, &r, "RECORD_SET"));
+            set!(dst, r);
+        }
+        Instr::RecordHas { dst, rec, field } => {
+            let b = match &reg!(rec) {
+                Value::Record(r) => r.get(field.as_str()).is_some(),
+                _ => fail!(type_err("RECORD_HAS requires a Record")),
+            };
+            set!(dst, Value::Bool(b));
+        }
+        Instr::RecordRemove { dst, rec, field } => {
+            if !matches!(reg!(rec), Value::Record(_)) {
+                fail!(type_err("RECORD_REMOVE requires a Record"));
+            }
+            let mut r = if dst == rec {
+                std::mem::take(&mut reg!(rec))
+            } else {
+                reg!(rec).clone()
+            };
+            if let Value::Record(rc) = &mut r {
+                if rc.get(field.as_str()).is_some() {
+                    Rc::make_mut(rc).remove(field.as_str());
+                }
+            }
+            set!(dst, r);
+        }
+        Instr::RecordKeys { dst, rec } => {
+            let keys: Vec<Value> = match &reg!(rec) {
+                Value::Record(r) => r.fields().keys().map(|k| Value::Str(k.clone())).collect(),
+                _ => fail!(type_err("RECORD_KEYS requires a Record")),
+            };
+            tri!(check_list_len(core, keys.len(), "RECORD_KEYS"));
+            set!(dst, Value::list(keys));
+        }
+        Instr::ListNew { dst } => reg!(dst) = Value::list(Vec::new()),
+        Instr::ListFrom { dst, items } => {
+            tri!(check_list_len(core, items.len(), "LIST_FROM"));
+            let vals: Vec<Value> = items.iter().map(|r| reg!(r).clone()).collect();
+            let l = Value::list(vals);
+            tri!(check_depth(core, &l, "LIST_FROM"));
+            set!(dst, l);
+        }
+        Instr::ListGet { dst, list, idx } => {
+            let v = match (&reg!(list), int_index(&reg!(idx))) {
+                (Value::List(l), Some(i)) => {
+                    let Some(i) = i else {
+                        fail!(vm_error(
+                            ErrorCode::InvalidInstruction,
+                            "List index out of BigInt range"
+                        ))
+                    };
+                    match l.items().get(i as usize) {
+                        Some(v) if i >= 0 => v.clone(),
+                        _ => fail!(vm_error(
+                            ErrorCode::InvalidInstruction,
+                            "List index out of bounds"
+                        )),
+                    }
+                }
+                _ => fail!(type_err("LIST_GET requires a List and an Integer index")),
+            };
+            set!(dst, v);
+        }
+        Instr::ListSet {
+            dst,
+            list,
+            idx,
+            val,
+        } => {
+            let i = match (&reg!(list), int_index(&reg!(idx))) {
+                (Value::List(l), Some(i)) => {
+                    let Some(i) = i else {
+                        fail!(vm_error(
+                            ErrorCode::InvalidInstruction,
+                            "List index out of BigInt range"
+                        ))
+                    };
+                    if i < 0 || i as usize >= l.len() {
+                        fail!(vm_error(
+                            ErrorCode::InvalidInstruction,
+                            "List index out of bounds"
+                        ));
+                    }
+                    i as usize
+                }
+                _ => fail!(type_err("LIST_SET requires a List and an Integer index")),
+            };
+            let v = reg!(val).clone();
+            let mut l = if dst == list {
+                std::mem::take(&mut reg!(list))
+            } else {
+                reg!(list).clone()
+            };
+            if let Value::List(rc) = &mut l {
+                Rc::make_mut(rc).set(i, v);
+            }
+            tri!(check_depth(core, &l, "LIST_SET"));
+            set!(dst, l);
+        }
+        Instr::ListAppend { dst, list, val } => {
+            let len = match &reg!(list) {
+                Value::List(l) => l.len(),
+                _ => fail!(type_err("LIST_APPEND requires a List")),
+            };
+            tri!(check_list_len(core, len + 1, "LIST_APPEND"));
+            let v = reg!(val).clone();
+            let mut l = if dst == list {
+                std::mem::take(&mut reg!(list))
+            } else {
+                reg!(list).clone()
+            };
+            if let Value::List(rc) = &mut l {
+                Rc::make_mut(rc).push(v);
+            }
+            tri!(check_depth(core, &l, "LIST_APPEND"));
+            set!(dst, l);
+        }
+        Instr::ListLength { dst, list } => {
+            let n = match &reg!(list) {
+                Value::List(l) => l.len(),
+                _ => fail!(type_err("LIST_LENGTH requires a List")),
+            };
+            set!(dst, Value::int(Int::from(n)));
+        }
+        Instr::ListSlice {
+            dst,
+            list,
+            start,
+            end,
+        } => {
+            let (Value::List(l), Some(s), Some(e)) =
+                (&reg!(list), int_index(&reg!(start)), int_index(&reg!(end)))
+            else {
+                fail!(type_err("LIST_SLICE requires a List and Integer bounds"))
+            };
+            let Some(s) = s else {
+                fail!(vm_error(
+                    ErrorCode::InvalidInstruction,
+                    "List slice start out of BigInt range"
+                ))
+            };
+            let Some(e) = e else {
+                fail!(vm_error(
+                    ErrorCode::InvalidInstruction,
+                    "List slice end out of BigInt range"
+                ))
+            };
+            let n = l.len() as i64;
+            let clampi = |x: i32| -> usize {
+                let x = x as i64;
+                (if x < 0 { (n + x).max(0) } else { x.min(n) }) as usize
+            };
+            let (s, e) = (clampi(s), clampi(e));
+            let items = if s < e {
+                l.items()[s..e].to_vec()
+            } else {
+                Vec::new()
+            };
+            set!(dst, Value::list(items));
+        }
+        Instr::MapNew { dst } => reg!(dst) = Value::map(Map::new()),
+        Instr::MapGet { dst, map, key, opt } => {
+            let v = match &reg!(map) {
+                Value::Map(m) => m.get(&reg!(key)).cloned(),
+                _ if *opt => fail!(type_err("MAP_GET_OPT requires a Map")),
+                _ => fail!(type_err("MAP_GET requires a Map")),
+            };
+            reg!(dst) = match (v, opt) {
+                (Some(v), false) => v,
+                (None, false) => {
+                    fail!(vm_error(ErrorCode::MissingState, "Key not found in map"))
+                }
+                (Some(v), true) => Value::some(v),
+                (None, true) => Value::none(),
+            };
+        }
+        Instr::MapSet { dst, map, key, val } => {
+            if !matches!(reg!(map), Value::Map(_)) {
+                fail!(type_err("MAP_SET requires a Map"));
+            }
+            let k = reg!(key).clone();
+            let v = reg!(val).clone();
+            let mut m = if dst == map {
+                std::mem::take(&mut reg!(map))
+            } else {
+                reg!(map).clone()
+            };
+            if let Value::Map(rc) = &mut m {
+                if rc.get(&k).is_none() && rc.len() as i64 >= core.limits.max_map_size as i64 {
+                    fail!(limit_err(
+                        ErrorCode::InvalidInstruction,
+                        "MAP_SET exceeded maxMapSize".into()
+                    ));
+                }
+                Rc::make_mut(rc).insert(k, v);
+            }
+            tri!(check_depth(core, &m, "MAP_SET"));
+            set!(dst, m);
+        }
+        Instr::MapHas { dst, map, key } => {
+            let b = match &reg!(map) {
+                Value::Map(m) => m.get(&reg!(key)).is_some(),
+                _ => fail!(type_err("MAP_HAS requires a Map")),
+            };
+            set!(dst, Value::Bool(b));
+        }
+        Instr::MapRemove { dst, map, key } => {
+            if !matches!(reg!(map), Value::Map(_)) {
+                fail!(type_err("MAP_REMOVE requires a Map"));
+            }
+            let k = reg!(key).clone();
+            let mut m = if dst == map {
+                std::mem::take(&mut reg!(map))
+            } else {
+                reg!(map).clone()
+            };
+            if let Value::Map(rc) = &mut m {
+                if rc.get(&k).is_some() {
+                    Rc::make_mut(rc).remove(&k);
+                }
+            }
+            set!(dst, m);
+        }
+        Instr::MapKeys { dst, map } => {
+            let keys: Vec<Value> = match &reg!(map) {
+                Value::Map(m) => m.entries().keys().cloned().collect(),
+                _ => fail!(type_err("MAP_KEYS requires a Map")),
+            };
+            tri!(check_list_len(core, keys.len(), "MAP_KEYS"));
+            set!(dst, Value::list(keys));
+        }
+        Instr::MapValues { dst, map } => {
+            let vals: Vec<Value> = match &reg!(map) {
+                Value::Map(m) => m.entries().values().cloned().collect(),
+                _ => fail!(type_err("MAP_VALUES requires a Map")),
+            };
+            tri!(check_list_len(core, vals.len(), "MAP_VALUES"));
+            set!(dst, Value::list(vals));
+        }
+        Instr::MapSize { dst, map } => {
+            let n = match &reg!(map) {
+                Value::Map(m) => m.len(),
+                _ => fail!(type_err("MAP_SIZE requires a Map")),
+            };
+            set!(dst, Value::int(Int::from(n)));
+        }
+        Instr::VariantNew { dst, tag, payload } => {
+            let v = Value::Variant(Rc::new(Tagged {
+                tag: tag.clone(),
+                value: reg!(payload).clone(),
+            }));
+            tri!(check_depth(core, &v, "VARIANT_NEW"));
+            set!(dst, v);
+        }
+        Instr::VariantTag { dst, v } => {
+            let t = match &reg!(v) {
+                Value::Variant(t) => t.tag.clone(),
+                _ => fail!(type_err("VARIANT_TAG requires a Variant")),
+            };
+            set!(dst, Value::Str(t));
+        }
+        Instr::VariantPayload { dst, v } => {
+            let t = match &reg!(v) {
+                Value::Variant(t) => t.value.clone(),
+                _ => fail!(type_err("VARIANT_PAYLOAD requires a Variant")),
+            };
+            set!(dst, t);
+        }
+        Instr::CallBuiltin { dst, builtin, args } => {
+            let b = match builtin {
+                Ok(b) => *b,
+                Err(e) => fail!(e.clone()),
+            };
+            let argv: Vec<Value> = args.iter().map(|r| reg!(r).clone()).collect();
+            let v = match b.kind() {
+                BuiltinKind::Pure => tri!(builtins::call_pure(b, &argv)),
+                BuiltinKind::Db => tri!(crate::db::call(core, b, &argv)),
+                BuiltinKind::Input => tri!(input_builtin(core, b, &argv)),
+            };
+            match &v {
+                Value::List(l) => tri!(check_list_len(core, l.len(), b.id())),
+                Value::Int(Int::Big(_)) | Value::Str(_) => tri!(check_size(core, &v, b.id())),
+                _ => {}
+            }
+            tri!(check_value_size(core, &v, b.id()));
+            set!(dst, v);
+        }
+        Instr::StateGet { dst, key, opt } => {
+            let v = core.state.get(key.as_str()).cloned();
+            reg!(dst) = match (v, opt) {
+                (Some(v), false) => v,
+                (None, false) => {
+                    fail!(vm_error(
+                        ErrorCode::MissingState,
+                        format!("State path not found: {key}")
+                    ))
+                }
+                (Some(v), true) => Value::some(v),
+                (None, true) => Value::none(),
+            };
+        }
+        Instr::StateSet { key, src } => {
+            let v = reg!(src).clone();
+            tri!(state_set(core, key, v));
+        }
+        Instr::StateDelete { key } => {
+            core.state.remove(key.as_str());
+        }
+        Instr::StateExists { dst, key } => {
+            set!(dst, Value::Bool(core.state.contains_key(key.as_str())));
+        }
+        Instr::StateKeys { dst, prefix } => {
+            let keys: Vec<Value> = core
+                .state
+                .keys()
+                .filter(|k| k.as_str().starts_with(prefix.as_str()))
+                .map(|k| Value::Str(k.clone()))
+                .collect();
+            tri!(check_list_len(core, keys.len(), "STATE_KEYS"));
+            set!(dst, Value::list(keys));
+        }
+        Instr::EventNew { dst, ty, payload } => {
+            let v = Value::Event(Rc::new(Tagged {
+                tag: ty.clone(),
+                value: reg!(payload).clone(),
+            }));
+            tri!(check_depth(core, &v, "EVENT_NEW"));
+            set!(dst, v);
+        }
+        Instr::EffectNew { dst, ty, payload } => {
+            let v = Value::Effect(Rc::new(Tagged {
+                tag: ty.clone(),
+                value: reg!(payload).clone(),
+            }));
+            tri!(check_depth(core, &v, "EFFECT_NEW"));
+            set!(dst, v);
+        }
+        Instr::EventEmit { src } => {
+            let v = reg!(src).clone();
+            tri!(emit_events(core, &v));
+        }
+        Instr::EffectRequest { src } => {
+            let v = reg!(src).clone();
+            tri!(request_effects(core, &v));
+        }
+        Instr::BatchNew { dst } => reg!(dst) = Value::list(Vec::new()),
+        Instr::EventBatchAppend { dst, batch, ev } => {
+            let v = tri!(batch_append(core, &reg!(batch), &reg!(ev), true,));
+            set!(dst, v);
+        }
+        Instr::EffectBatchAppend { dst, batch, eff } => {
+            let v = tri!(batch_append(core, &reg!(batch), &reg!(eff), false,));
+            set!(dst, v);
+        }
+        Instr::MachineState { dst, inst } => {
+            let st = match &reg!(inst) {
+                Value::Machine(mi) => mi.current_state.clone(),
+                _ => fail!(type_err("MACHINE_STATE requires a StateMachineInstance")),
+            };
+            set!(dst, Value::Str(st));
+        }
+        Instr::Assert { cond, code: c } => match reg!(cond) {
+            Value::Bool(true) => core.record_proof(ProofEvent::Assertion(true, *c)),
+            Value::Bool(false) => {
+                fail!(vm_error(
+                    ErrorCode::ProofAssertionFailed,
+                    format!("Assertion failed with code {c}")
+                ))
+            }
+            _ => fail!(type_err("ASSERT requires a Boolean register")),
+        },
+        Instr::Assume { cond, note } => match reg!(cond) {
+            Value::Bool(_) => core.record_proof(ProofEvent::Assumption(note.clone())),
+            _ => fail!(type_err("ASSUME requires a Boolean register")),
+        },
+        Instr::ProofMark { label, val } => {
+            let v = reg!(val).clone();
+            core.record_proof(ProofEvent::ValueMarked(label.clone(), v));
+        }
+        Instr::ProofScopeBegin { label } => {
+            core.record_proof(ProofEvent::ScopeBegin(label.clone()))
+        }
+        Instr::ProofScopeEnd { label } => core.record_proof(ProofEvent::ScopeEnd(label.clone())),
+        _ => unreachable!("exec_fast runs {ins:?} itself"),
+    }
+    Ok(())
+}
+
 pub(crate) fn state_set(core: &mut Core, key: &Str, v: Value) -> VmResult<()> {
     if !core.state.contains_key(key.as_str())
         && core.state.len() as i64 >= core.limits.max_state_entries as i64

@@ -437,7 +437,7 @@ impl Machine {
             if self.procs[slot].status == Status::Ready {
                 self.procs[slot].status = Status::Running;
                 let budget = self.core.limits.max_process_steps_per_slice.max(0) as u64;
-                if let Err(e) = self.run_slice(slot, budget) {
+                if let Err(e) = self.run_slice(slot, budget, true) {
                     if slot == 0 || e.code == ErrorCode::StepLimitExceeded {
                         return Err(e);
                     }

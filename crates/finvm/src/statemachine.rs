@@ -222,7 +222,7 @@ pub fn run_function_sync(
     m.live += 1;
     m.core.hook_depth += 1;
     let budget = (m.core.limits.max_steps.max(1) - 1) as u64;
-    let run = m.run_slice(slot, budget);
+    let run = m.run_slice(slot, budget, false);
     m.core.hook_depth -= 1;
     let status = std::mem::replace(
         &mut m.procs[slot].status,

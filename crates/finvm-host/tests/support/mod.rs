@@ -44,6 +44,8 @@ pub struct TestServer {
     pub state: Arc<Mutex<ServerState>>,
     pub dedupe: Arc<AtomicBool>,
     pub delay_ms: Arc<AtomicU64>,
+    /// Requests received and not yet answered.
+    inflight: Arc<AtomicU64>,
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
 }
@@ -55,6 +57,8 @@ impl TestServer {
         let state = Arc::new(Mutex::new(ServerState::default()));
         let dedupe = Arc::new(AtomicBool::new(false));
         let delay_ms = Arc::new(AtomicU64::new(0));
+        let inflight = Arc::new(AtomicU64::new(0));
+        let inf = inflight.clone();
         let (s, st, dd, dl) = (
             server.clone(),
             state.clone(),
@@ -66,6 +70,8 @@ impl TestServer {
                 let st = st.clone();
                 let dd = dd.clone();
                 let dl = dl.clone();
+                let inf = inf.clone();
+                inf.fetch_add(1, Ordering::SeqCst);
                 // One thread per request, so slow quotes overlap.
                 std::thread::spawn(move || {
                     let mut body = String::new();
@@ -118,6 +124,7 @@ impl TestServer {
                     };
                     let _ = req
                         .respond(tiny_http::Response::from_string(text).with_status_code(status));
+                    inf.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -126,12 +133,21 @@ impl TestServer {
             state,
             dedupe,
             delay_ms,
+            inflight,
             server,
             thread: Some(thread),
         }
     }
 
+    /// Forgets every request, after waiting (up to 10 s) for those still
+    /// being answered: a request sent by a process killed in an earlier
+    /// round must not land in the next round's state (it once added a
+    /// stale key to `applied` after the reset, failing `crash_sqlite_retry`).
     pub fn reset(&self) {
+        let t0 = std::time::Instant::now();
+        while self.inflight.load(Ordering::SeqCst) > 0 && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         *self.state.lock().unwrap() = ServerState::default();
     }
 
