@@ -261,6 +261,11 @@ pub struct Core {
     pub performance_mode: bool,
     /// Whether to record the execution trace.
     pub tracing: bool,
+    /// Run the consecutive scheduler slices of a process that runs alone in
+    /// one go (on by default; the result, steps and trace are the same, it
+    /// only skips epilogues that have nothing to do). Off for differential
+    /// tests.
+    pub coalesce_slices: bool,
     /// Global step counter.
     pub steps: u64,
     /// The step count at which this run call fails with `StepLimitExceeded`.
@@ -374,6 +379,7 @@ impl Machine {
             input: Rc::new(program.input.clone()),
             performance_mode: program.performance_mode,
             tracing: false,
+            coalesce_slices: true,
             steps: 0,
             step_limit: limits.max_steps.max(0) as u64,
             limits,
@@ -437,7 +443,7 @@ impl Machine {
             if self.procs[slot].status == Status::Ready {
                 self.procs[slot].status = Status::Running;
                 let budget = self.core.limits.max_process_steps_per_slice.max(0) as u64;
-                if let Err(e) = self.run_slice(slot, budget, true) {
+                if let Err(e) = self.run_slice(slot, budget, self.core.coalesce_slices) {
                     if slot == 0 || e.code == ErrorCode::StepLimitExceeded {
                         return Err(e);
                     }

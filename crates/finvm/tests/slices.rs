@@ -1,0 +1,85 @@
+//! Coalesced scheduler slices (a process running alone runs its following
+//! slices in one go) against slice-by-slice scheduling: the same output,
+//! steps and trace for random programs with processes, and for programs
+//! whose processes become ready exactly at slice boundaries.
+
+#[path = "support/progen.rs"]
+#[allow(dead_code)]
+mod progen;
+
+use finvm::machine::{Machine, Mode};
+use progen::{Seeded, Shape};
+use std::rc::Rc;
+
+/// Runs `text` with coalescing on or off: the output line and the trace.
+fn run(text: &str, coalesce: bool, slice: Option<i32>) -> (String, Vec<(u32, u32)>) {
+    let mut program = match finvm::api::load_program(text) {
+        Ok(p) => p,
+        Err(e) => return (e, Vec::new()),
+    };
+    if let Some(n) = slice {
+        program.limits.max_process_steps_per_slice = n;
+    }
+    let mut m = match Machine::new(Rc::new(program)) {
+        Ok(m) => m,
+        Err(e) => return (e.to_string(), Vec::new()),
+    };
+    m.core.coalesce_slices = coalesce;
+    m.core.tracing = !m.core.performance_mode;
+    let out = match m.run(Mode::Full) {
+        Ok(()) => finvm::api::completed_json(&m),
+        Err(e) => finvm::api::failed_json(&e.to_string()),
+    };
+    (out, m.core.trace.clone())
+}
+
+#[test]
+fn coalesced_slices_equal_separate_slices_on_random_programs() {
+    let n: u64 = std::env::var("FINVM_PROPERTY_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3000);
+    for seed in 0..n {
+        let text = progen::program(&mut Seeded(seed), Shape::default()).text();
+        for slice in [None, Some(1), Some(3), Some(7)] {
+            let on = run(&text, true, slice);
+            let off = run(&text, false, slice);
+            assert_eq!(on, off, "seed {seed}, slice {slice:?}\n{text}");
+        }
+    }
+}
+
+/// `main` counts alone for `n` steps, then spawns a worker that appends to
+/// a shared list in state while `main` keeps counting: where the worker's
+/// entries land depends on exactly where slices end.
+#[test]
+fn coalesced_slices_keep_the_interleaving_at_every_boundary() {
+    let mut seen = std::collections::BTreeSet::new();
+    for before in [95, 96, 97, 98, 99, 100, 101, 199, 200, 201, 298] {
+        let text = format!(
+            r#"{{"entrypoint":"main","limits":{{"maxSteps":100000}},
+            "constants":[{{"int":"0"}},{{"int":"1"}},{{"int":"{before}"}},{{"int":"300"}}],
+            "functions":{{
+              "main":{{"arity":0,"registerCount":6,"instructions":[
+                ["LOAD_CONST",0,0],["LOAD_CONST",1,1],["LOAD_CONST",2,2],["LOAD_CONST",3,3],
+                ["LABEL","a"],["ADD",0,0,1],["LT",4,0,2],["JUMP_IF",4,"a"],
+                ["PROC_SPAWN",5,"worker",[]],
+                ["LOAD_CONST",0,0],
+                ["LABEL","b"],["ADD",0,0,1],["STATE_SET","main",0],["LT",4,0,3],["JUMP_IF",4,"b"],
+                ["PROC_JOIN",5,5],["RETURN",0]]}},
+              "worker":{{"arity":0,"registerCount":3,"instructions":[
+                ["STATE_GET",0,"main"],["STATE_SET","seen",0],["LOAD_CONST",1,1],["RETURN",1]]}}
+            }}}}"#
+        );
+        for pm in [false, true] {
+            let text = text.replacen('{', &format!(r#"{{"performanceMode":{pm},"#), 1);
+            let on = run(&text, true, None);
+            let off = run(&text, false, None);
+            assert!(on.0.contains("completed"), "{}", on.0);
+            assert_eq!(on, off, "spawn after {before} iterations");
+            seen.insert(on.0);
+        }
+    }
+    // The worker saw `main` at different points: the boundaries mattered.
+    assert!(seen.len() > 5, "{seen:?}");
+}
