@@ -4,7 +4,6 @@
 //! whose processes become ready exactly at slice boundaries.
 
 #[path = "support/progen.rs"]
-#[allow(dead_code)]
 mod progen;
 
 use finvm::machine::{Machine, Mode};
