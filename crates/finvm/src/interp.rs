@@ -435,8 +435,16 @@ fn exec_fast<const TRACE: bool>(
                 tri!(arith_general(core, fr, $op, $name, *$dst, *$a, *$b));
             }};
         }
-        if !TRACE {
-            run_scalar(code, &program.constants, fr, &mut pc, &mut fuel);
+        if core.scalar_loop {
+            run_scalar::<TRACE>(
+                code,
+                &program.constants,
+                fr,
+                &mut pc,
+                &mut fuel,
+                core,
+                p.frame.func,
+            );
         }
         if fuel == 0 {
             if fuel0 < *budget {
@@ -609,7 +617,23 @@ fn exec_fast<const TRACE: bool>(
 /// `exec_fast` then runs. It calls nothing, so its state stays in machine
 /// registers.
 #[inline(never)]
-fn run_scalar(code: &[Instr], consts: &[Value], fr: &mut [Value], pc_: &mut u32, fuel_: &mut u64) {
+fn run_scalar<const TRACE: bool>(
+    code: &[Instr],
+    consts: &[Value],
+    fr: &mut [Value],
+    pc_: &mut u32,
+    fuel_: &mut u64,
+    core: &mut Core,
+    func: u32,
+) {
+    /// Records a step at `pc` in the trace (only with `TRACE`).
+    macro_rules! rec {
+        ($pc:expr) => {
+            if TRACE {
+                core.record_trace(func, $pc);
+            }
+        };
+    }
     /// A register's small int.
     macro_rules! small {
         ($r:expr) => {
@@ -638,6 +662,19 @@ fn run_scalar(code: &[Instr], consts: &[Value], fr: &mut [Value], pc_: &mut u32,
                 _ => break,
             }
         };
+    }
+    /// Stores a boolean, checking for a boolean in the register first.
+    macro_rules! put_bool {
+        ($r:expr, $v:expr) => {{
+            let v = $v;
+            match fr.get_mut(*$r as usize) {
+                Some(Value::Bool(x)) => *x = v,
+                Some(slot @ (Value::Unit | Value::Int(Int::Small(_)))) => {
+                    std::mem::forget(std::mem::replace(slot, Value::Bool(v)))
+                }
+                _ => break,
+            }
+        }};
     }
     macro_rules! compare {
         ($cmp:expr, $a:expr, $b:expr) => {
@@ -668,6 +705,7 @@ fn run_scalar(code: &[Instr], consts: &[Value], fr: &mut [Value], pc_: &mut u32,
         let Some(ins) = code.get(pc as usize) else {
             break;
         };
+        let at = pc;
         match ins {
             Instr::Nop => pc += 1,
             Instr::Move { dst, src } => {
@@ -718,43 +756,45 @@ fn run_scalar(code: &[Instr], consts: &[Value], fr: &mut [Value], pc_: &mut u32,
             }
             Instr::Lt { dst, a, b } => {
                 let r = compare!(CmpOp::Lt, a, b);
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                put_bool!(dst, r);
                 pc += 1;
             }
             Instr::Lte { dst, a, b } => {
                 let r = compare!(CmpOp::Lte, a, b);
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                put_bool!(dst, r);
                 pc += 1;
             }
             Instr::Gt { dst, a, b } => {
                 let r = compare!(CmpOp::Gt, a, b);
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                put_bool!(dst, r);
                 pc += 1;
             }
             Instr::Gte { dst, a, b } => {
                 let r = compare!(CmpOp::Gte, a, b);
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                put_bool!(dst, r);
                 pc += 1;
             }
             Instr::Eq { dst, a, b } => {
                 let r = compare!(CmpOp::Eq, a, b);
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                put_bool!(dst, r);
                 pc += 1;
             }
             Instr::Neq { dst, a, b } => {
                 let r = compare!(CmpOp::Neq, a, b);
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                put_bool!(dst, r);
                 pc += 1;
             }
             Instr::Jump { target } => pc = *target,
             Instr::JumpLabel { target } => {
                 // JUMP, then the LABEL at the target when the budget allows.
                 if fuel >= 2 {
-                    fuel -= 1;
+                    rec!(pc);
+                    rec!(*target);
+                    fuel -= 2;
                     pc = *target + 1;
-                } else {
-                    pc = *target;
+                    continue;
                 }
+                pc = *target;
             }
             Instr::CmpJump {
                 cmp,
@@ -765,14 +805,16 @@ fn run_scalar(code: &[Instr], consts: &[Value], fr: &mut [Value], pc_: &mut u32,
                 on,
             } => {
                 let r = compare!(*cmp, a, b);
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), Value::Bool(r)));
+                put_bool!(dst, r);
                 // The branch at pc + 1 reads the Bool just written.
                 if fuel >= 2 {
-                    fuel -= 1;
+                    rec!(pc);
+                    rec!(pc + 1);
+                    fuel -= 2;
                     pc = if r == *on { *target } else { pc + 2 };
-                } else {
-                    pc += 1;
+                    continue;
                 }
+                pc += 1;
             }
             Instr::JumpIf { cond, target } => match fr.get(*cond as usize) {
                 Some(Value::Bool(true)) => pc = *target,
@@ -786,6 +828,7 @@ fn run_scalar(code: &[Instr], consts: &[Value], fr: &mut [Value], pc_: &mut u32,
             },
             _ => break,
         }
+        rec!(at);
         fuel -= 1;
     }
     *pc_ = pc;

@@ -266,6 +266,11 @@ pub struct Core {
     /// only skips epilogues that have nothing to do). Off for differential
     /// tests.
     pub coalesce_slices: bool,
+    /// Run instructions on small ints and booleans in the interpreter's
+    /// call-free scalar loop (on by default). Off, every instruction takes
+    /// the general path: the same results, steps and trace, for
+    /// differential tests.
+    pub scalar_loop: bool,
     /// Global step counter.
     pub steps: u64,
     /// The step count at which this run call fails with `StepLimitExceeded`.
@@ -380,6 +385,7 @@ impl Machine {
             performance_mode: program.performance_mode,
             tracing: false,
             coalesce_slices: true,
+            scalar_loop: true,
             steps: 0,
             step_limit: limits.max_steps.max(0) as u64,
             limits,

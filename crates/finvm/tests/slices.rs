@@ -1,7 +1,9 @@
-//! Coalesced scheduler slices (a process running alone runs its following
-//! slices in one go) against slice-by-slice scheduling: the same output,
-//! steps and trace for random programs with processes, and for programs
-//! whose processes become ready exactly at slice boundaries.
+//! The interpreter's shortcuts against the plain machine: coalesced
+//! scheduler slices (a process running alone runs its following slices in
+//! one go) against slice-by-slice scheduling, and the scalar loop against
+//! the general path: the same output, steps and trace for random programs
+//! with processes, and for programs whose processes become ready exactly at
+//! slice boundaries.
 
 #[path = "support/progen.rs"]
 mod progen;
@@ -10,8 +12,19 @@ use finvm::machine::{Machine, Mode};
 use progen::{Seeded, Shape};
 use std::rc::Rc;
 
-/// Runs `text` with coalescing on or off: the output line and the trace.
+/// Runs `text` with coalescing and the scalar loop on or off: the output
+/// line and the trace.
 fn run(text: &str, coalesce: bool, slice: Option<i32>) -> (String, Vec<(u32, u32)>) {
+    run_with(text, coalesce, true, slice, None)
+}
+
+fn run_with(
+    text: &str,
+    coalesce: bool,
+    scalar: bool,
+    slice: Option<i32>,
+    traced: Option<bool>,
+) -> (String, Vec<(u32, u32)>) {
     let mut program = match finvm::api::load_program(text) {
         Ok(p) => p,
         Err(e) => return (e, Vec::new()),
@@ -24,6 +37,10 @@ fn run(text: &str, coalesce: bool, slice: Option<i32>) -> (String, Vec<(u32, u32
         Err(e) => return (e.to_string(), Vec::new()),
     };
     m.core.coalesce_slices = coalesce;
+    m.core.scalar_loop = scalar;
+    if let Some(t) = traced {
+        m.core.performance_mode = !t;
+    }
     m.core.tracing = !m.core.performance_mode;
     let out = match m.run(Mode::Full) {
         Ok(()) => finvm::api::completed_json(&m),
@@ -33,7 +50,7 @@ fn run(text: &str, coalesce: bool, slice: Option<i32>) -> (String, Vec<(u32, u32
 }
 
 #[test]
-fn coalesced_slices_equal_separate_slices_on_random_programs() {
+fn shortcuts_equal_the_plain_machine_on_random_programs() {
     let n: u64 = std::env::var("FINVM_PROPERTY_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -44,6 +61,14 @@ fn coalesced_slices_equal_separate_slices_on_random_programs() {
             let on = run(&text, true, slice);
             let off = run(&text, false, slice);
             assert_eq!(on, off, "seed {seed}, slice {slice:?}\n{text}");
+            for traced in [false, true] {
+                let fast = run_with(&text, true, true, slice, Some(traced));
+                let general = run_with(&text, true, false, slice, Some(traced));
+                assert_eq!(
+                    fast, general,
+                    "scalar loop: seed {seed}, slice {slice:?}\n{text}"
+                );
+            }
         }
     }
 }
