@@ -406,6 +406,9 @@ fn exec_fast<const TRACE: bool>(
         };
     }
 
+    // The scalar loop's recent yield (steps per entry, less two) and the
+    // general instructions left before it is tried again.
+    let (mut scalar_score, mut scalar_pause) = (0i32, 0u32);
     let result: VmResult<Flow> = 'run: loop {
         macro_rules! tri {
             ($e:expr) => {
@@ -435,16 +438,24 @@ fn exec_fast<const TRACE: bool>(
                 tri!(arith_general(core, fr, $op, $name, *$dst, *$a, *$b));
             }};
         }
-        if core.scalar_loop {
-            run_scalar::<TRACE>(
-                code,
-                &program.constants,
-                fr,
-                &mut pc,
-                &mut fuel,
-                core,
-                p.frame.func,
-            );
+        if scalar_pause > 0 {
+            scalar_pause -= 1;
+        } else if core.scalar_loop {
+            let before = fuel;
+            p.frame.pc = pc;
+            run_scalar::<TRACE>(program, core, p, &mut fuel);
+            pc = p.frame.pc;
+            code = &program.functions[p.frame.func as usize].code;
+            fr = &mut p.regs[p.frame.base as usize..];
+            // Entering the scalar loop only to leave at once (big ints, heap
+            // values) costs a call per instruction: when it keeps happening,
+            // skip it for a while.
+            let ran = (before - fuel).min(8) as i32;
+            scalar_score = (scalar_score + ran - 2).min(64);
+            if scalar_score < -16 {
+                scalar_score = 0;
+                scalar_pause = 256;
+            }
         }
         if fuel == 0 {
             if fuel0 < *budget {
@@ -618,19 +629,21 @@ fn exec_fast<const TRACE: bool>(
 /// registers.
 #[inline(never)]
 fn run_scalar<const TRACE: bool>(
-    code: &[Instr],
-    consts: &[Value],
-    fr: &mut [Value],
-    pc_: &mut u32,
-    fuel_: &mut u64,
+    program: &Program,
     core: &mut Core,
-    func: u32,
+    p: &mut Process,
+    fuel_: &mut u64,
 ) {
+    let mut code: &[Instr] = &program.functions[p.frame.func as usize].code;
+    let mut pc = p.frame.pc;
+    let mut fuel = *fuel_;
+    // `p.frame` is kept current except for its pc, which is written back on exit.
+    let mut fr: &mut [Value] = &mut p.regs[p.frame.base as usize..];
     /// Records a step at `pc` in the trace (only with `TRACE`).
     macro_rules! rec {
         ($pc:expr) => {
             if TRACE {
-                core.record_trace(func, $pc);
+                core.record_trace(p.frame.func, $pc);
             }
         };
     }
@@ -696,8 +709,6 @@ fn run_scalar<const TRACE: bool>(
             }
         };
     }
-    let mut pc = *pc_;
-    let mut fuel = *fuel_;
     loop {
         if fuel == 0 {
             break;
@@ -717,7 +728,7 @@ fn run_scalar<const TRACE: bool>(
                 pc += 1;
             }
             Instr::LoadConst { dst, idx } => {
-                let v = match consts.get(*idx as usize) {
+                let v = match program.constants.get(*idx as usize) {
                     Some(v) => scalar!(v),
                     None => break,
                 };
@@ -826,12 +837,83 @@ fn run_scalar<const TRACE: bool>(
                 Some(Value::Bool(true)) => pc += 1,
                 _ => break,
             },
+            Instr::Call { dst, func: f, args } => {
+                // A call whose arguments are scalars, within the limits (the
+                // general path raises the limit errors).
+                let callee = &program.functions[*f as usize];
+                let rc = callee.register_count as usize;
+                let limits = &core.limits;
+                if p.call_stack.len() as i64 >= limits.max_call_depth.min(limits.max_frames) as i64
+                    || rc as i64 > limits.max_registers_per_frame as i64
+                    || args.len() > rc
+                {
+                    break;
+                }
+                let scalars = args.iter().all(|a| {
+                    matches!(
+                        fr.get(*a as usize),
+                        Some(Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)))
+                    )
+                });
+                if !scalars {
+                    break;
+                }
+                rec!(at);
+                fuel -= 1;
+                let base = p.frame.base as usize;
+                let new_base = p.regs.len();
+                p.regs.reserve(rc);
+                for a in args.iter() {
+                    let v = match &p.regs[base + *a as usize] {
+                        Value::Int(Int::Small(x)) => Value::Int(Int::Small(*x)),
+                        Value::Bool(b) => Value::Bool(*b),
+                        _ => Value::Unit,
+                    };
+                    p.regs.push(v);
+                }
+                grow_units(&mut p.regs, rc - args.len());
+                p.frame.pc = pc + 1;
+                p.call_stack.push(p.frame);
+                p.frame = Frame {
+                    func: *f,
+                    pc: 0,
+                    base: new_base as u32,
+                    ret: Some(*dst),
+                };
+                code = &callee.code;
+                pc = 0;
+                fr = &mut p.regs[new_base..];
+                continue;
+            }
+            Instr::Return { src } => {
+                // A scalar returned to a caller (the first frame's return
+                // ends the process: the general path).
+                let v = match fr.get(*src as usize) {
+                    Some(v) => scalar!(v),
+                    None => break,
+                };
+                let Some(caller) = p.call_stack.pop() else {
+                    break;
+                };
+                rec!(at);
+                fuel -= 1;
+                let ret = p.frame.ret;
+                shrink_to(&mut p.regs, p.frame.base as usize);
+                p.frame = caller;
+                code = &program.functions[caller.func as usize].code;
+                pc = caller.pc;
+                fr = &mut p.regs[caller.base as usize..];
+                if let Some(slot) = ret.and_then(|r| fr.get_mut(r as usize)) {
+                    put(slot, v);
+                }
+                continue;
+            }
             _ => break,
         }
         rec!(at);
         fuel -= 1;
     }
-    *pc_ = pc;
+    p.frame.pc = pc;
     *fuel_ = fuel;
 }
 
@@ -863,6 +945,19 @@ fn arith_general(
     a: u32,
     b: u32,
 ) -> VmResult<()> {
+    // `x = x ± y` on an unshared big int: updated in place.
+    if dst == a && a != b && matches!(op, BinOp::Add | BinOp::Sub) {
+        let rhs = match &fr[b as usize] {
+            Value::Int(i) => Some(i.clone()),
+            _ => None,
+        };
+        if let (Some(rhs), Value::Int(x)) = (rhs, &mut fr[a as usize]) {
+            let max_bits = core.limits.max_int_bits.max(0) as usize;
+            if x.add_in_place(&rhs, matches!(op, BinOp::Sub), max_bits) {
+                return Ok(());
+            }
+        }
+    }
     let v = arith::binary(op, &fr[a as usize], &fr[b as usize])?;
     check_size(core, &v, name)?;
     put(&mut fr[dst as usize], v);

@@ -136,8 +136,36 @@ impl Int {
     pub fn bit_len(&self) -> usize {
         match self {
             Int::Small(v) => 64 - v.unsigned_abs().leading_zeros() as usize,
-            Int::Big(b) => b.as_ref().clone().unsigned_abs().bit_len(),
+            Int::Big(b) => BitTest::bit_len(b.as_ref()),
         }
+    }
+
+    /// `self += rhs` (or `self -= rhs` with `subtract`) in place, when
+    /// `self` is a big integer held by nobody else and the result cannot
+    /// exceed `max_bits` bits: no allocation in the common case (an
+    /// accumulator register). `false`, with `self` unchanged, otherwise.
+    pub fn add_in_place(&mut self, rhs: &Int, subtract: bool, max_bits: usize) -> bool {
+        let bound = self.bit_len().max(rhs.bit_len()) + 1;
+        let Int::Big(rc) = self else {
+            return false;
+        };
+        if bound > max_bits {
+            return false;
+        }
+        let Some(x) = Rc::get_mut(rc) else {
+            return false;
+        };
+        match (rhs, subtract) {
+            (Int::Small(y), false) => *x += *y,
+            (Int::Small(y), true) => *x -= *y,
+            (Int::Big(y), false) => *x += y.as_ref(),
+            (Int::Big(y), true) => *x -= y.as_ref(),
+        }
+        // One representation per value: demote what fits in an i64.
+        if let Ok(v) = i64::try_from(&*x) {
+            *self = Int::Small(v);
+        }
+        true
     }
 
     /// `self + other`.
@@ -548,5 +576,38 @@ mod tests {
         assert!(nbig < Int::Small(i64::MIN));
         assert!(Int::Small(i64::MAX) < big);
         assert!(nbig < big);
+    }
+
+    /// An integer from a sign, a magnitude in words and a small offset:
+    /// values around 0, around ±2^63 and far beyond.
+    fn arb_int() -> impl proptest::strategy::Strategy<Value = Int> {
+        use proptest::prelude::*;
+        (any::<bool>(), 0u32..200, any::<i64>()).prop_map(|(neg, shift, off)| {
+            let m = (IBig::from(1) << shift as usize) + IBig::from(off);
+            Int::from_big(if neg { -m } else { m })
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn add_in_place_equals_add(a in arb_int(), b in arb_int(), sub in proptest::bool::ANY) {
+            let want = if sub { a.sub(&b) } else { a.add(&b) };
+            let mut x = a.clone();
+            // `a` is still held by the test: the first attempt must refuse.
+            proptest::prop_assert!(!x.add_in_place(&b, sub, usize::MAX) || matches!(a, Int::Small(_)));
+            let mut x = Int::from_big(a.to_ibig());
+            if x.add_in_place(&b, sub, usize::MAX) {
+                proptest::prop_assert_eq!(&x, &want);
+                // One representation per value.
+                proptest::prop_assert_eq!(matches!(x, Int::Small(_)), i64::try_from(&x.to_ibig()).is_ok());
+            } else {
+                proptest::prop_assert!(matches!(x, Int::Small(_)));
+            }
+            // A bound below the result's size refuses and leaves it unchanged.
+            let mut y = Int::from_big(a.to_ibig());
+            if !y.add_in_place(&b, sub, 1) {
+                proptest::prop_assert_eq!(&y, &a);
+            }
+        }
     }
 }
