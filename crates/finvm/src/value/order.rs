@@ -14,7 +14,17 @@ use std::cmp::Ordering;
 pub fn cmp_utf16(a: &str, b: &str) -> Ordering {
     let (ab, bb) = (a.as_bytes(), b.as_bytes());
     let n = ab.len().min(bb.len());
+    // The first differing byte, eight bytes at a time.
     let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_be_bytes(ab[i..i + 8].try_into().expect("eight bytes"));
+        let y = u64::from_be_bytes(bb[i..i + 8].try_into().expect("eight bytes"));
+        if x != y {
+            i += ((x ^ y).leading_zeros() / 8) as usize;
+            break;
+        }
+        i += 8;
+    }
     while i < n && ab[i] == bb[i] {
         i += 1;
     }
@@ -97,6 +107,12 @@ impl PartialOrd for Value {
 impl Ord for Value {
     fn cmp(&self, other: &Value) -> Ordering {
         use Value::*;
+        // The common map keys first.
+        match (self, other) {
+            (Str(a), Str(b)) => return a.cmp(b),
+            (Int(crate::num::Int::Small(a)), Int(crate::num::Int::Small(b))) => return a.cmp(b),
+            _ => {}
+        }
         let (ra, rb) = (self.rank(), other.rank());
         let numeric = |r: u8| (2..=4).contains(&r);
         if numeric(ra) && numeric(rb) {
