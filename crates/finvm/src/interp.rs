@@ -837,6 +837,22 @@ fn run_scalar<const TRACE: bool>(
                 Some(Value::Bool(true)) => pc += 1,
                 _ => break,
             },
+            Instr::ListGet { dst, list, idx } => {
+                // A scalar element at an in-range index (every error: the
+                // general path).
+                let i = small!(idx);
+                let v = match fr.get(*list as usize) {
+                    Some(Value::List(l)) if (0..=i64::from(i32::MAX)).contains(&i) => {
+                        match l.items().get(i as usize) {
+                            Some(v) => scalar!(v),
+                            None => break,
+                        }
+                    }
+                    _ => break,
+                };
+                std::mem::forget(std::mem::replace(scalar_slot!(dst), v));
+                pc += 1;
+            }
             Instr::Call { dst, func: f, args } => {
                 // A call whose arguments are scalars, within the limits (the
                 // general path raises the limit errors).
