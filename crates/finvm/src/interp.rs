@@ -440,7 +440,7 @@ fn exec_fast<const TRACE: bool>(
         }
         if scalar_pause > 0 {
             scalar_pause -= 1;
-        } else if core.scalar_loop {
+        } else if core.scalar_loop && code.get(pc as usize).is_some_and(scalar_candidate) {
             let before = fuel;
             p.frame.pc = pc;
             run_scalar::<TRACE>(program, core, p, &mut fuel);
@@ -620,13 +620,43 @@ fn exec_fast<const TRACE: bool>(
     result
 }
 
+/// Whether the scalar loop may run `ins` (it still checks the operands).
+#[inline(always)]
+fn scalar_candidate(ins: &Instr) -> bool {
+    matches!(
+        ins,
+        Instr::Nop
+            | Instr::Move { .. }
+            | Instr::LoadConst { .. }
+            | Instr::Add { .. }
+            | Instr::Sub { .. }
+            | Instr::Mul { .. }
+            | Instr::Lt { .. }
+            | Instr::Lte { .. }
+            | Instr::Gt { .. }
+            | Instr::Gte { .. }
+            | Instr::Eq { .. }
+            | Instr::Neq { .. }
+            | Instr::Jump { .. }
+            | Instr::JumpLabel { .. }
+            | Instr::CmpJump { .. }
+            | Instr::JumpIf { .. }
+            | Instr::JumpIfFalse { .. }
+            | Instr::ListGet { .. }
+            | Instr::Call { .. }
+            | Instr::Return { .. }
+    )
+}
+
 /// The scalar loop: runs instructions for as long as they work on small
-/// ints and booleans in registers that hold no heap value, with exactly
-/// the steps, results and budget of `exec_fast`. It stops, without
-/// counting a step, at the first instruction that needs anything else (a
-/// call, an allocation, an overflow, an error, a heap value to drop), which
-/// `exec_fast` then runs. It calls nothing, so its state stays in machine
-/// registers.
+/// ints and booleans in registers that hold no heap value (and `CALL`s and
+/// `RETURN`s that pass scalars), with exactly the steps, results, trace and
+/// budget of `exec_fast`. It stops, without counting a step, at the first
+/// instruction that needs anything else (an allocation, an overflow, an
+/// error, a heap value to drop), which `exec_fast` then runs. Apart from
+/// growing the register and call stacks and dropping a returning frame, it
+/// calls nothing, so its state stays in machine registers. `p.frame` is
+/// kept current except for its pc, written back on exit.
 #[inline(never)]
 fn run_scalar<const TRACE: bool>(
     program: &Program,
@@ -888,8 +918,15 @@ fn run_scalar<const TRACE: bool>(
                     p.regs.push(v);
                 }
                 grow_units(&mut p.regs, rc - args.len());
-                p.frame.pc = pc + 1;
-                p.call_stack.push(p.frame);
+                // The caller's frame built from fields, not read back whole
+                // right after its pc was stored (a store-forwarding stall).
+                let caller = Frame {
+                    func: p.frame.func,
+                    pc: pc + 1,
+                    base: p.frame.base,
+                    ret: p.frame.ret,
+                };
+                p.call_stack.push(caller);
                 p.frame = Frame {
                     func: *f,
                     pc: 0,
@@ -998,7 +1035,14 @@ fn eq_general(a: &Value, b: &Value) -> bool {
 /// instruction. `Ok(true)` when a `RETURN` ended the process.
 #[inline(never)]
 fn switch_frame(program: &Program, core: &Core, p: &mut Process, ins: &Instr) -> VmResult<bool> {
-    let frame = p.frame;
+    // Field by field: the caller has just stored `p.frame.pc`, and reading
+    // the frame back whole would stall on store forwarding.
+    let frame = Frame {
+        func: p.frame.func,
+        pc: p.frame.pc,
+        base: p.frame.base,
+        ret: p.frame.ret,
+    };
     let base = frame.base as usize;
     match ins {
         Instr::Call { dst, func, args } => {
