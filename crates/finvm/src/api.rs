@@ -180,10 +180,10 @@ pub fn trace_lines(m: &Machine) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(i, (f, pc))| {
-            let func = &program.functions[*f as usize];
+            let func = &program.functions[f as usize];
             let ins = func
                 .raw
-                .get(*pc as usize)
+                .get(pc as usize)
                 .map(|r| r.to_json())
                 .unwrap_or_default();
             format!("{} {}:{} {}", i + 1, func.id, pc, ins)

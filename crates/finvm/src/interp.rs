@@ -1867,7 +1867,7 @@ mod tests {
             collect_trace: true,
         };
         let m = run_program(p, &opts).machine.unwrap();
-        let pcs: Vec<u32> = m.core.trace.iter().map(|(_, pc)| *pc).collect();
+        let pcs: Vec<u32> = m.core.trace.iter().map(|(_, pc)| pc).collect();
         let mut want = vec![0, 1, 2, 3];
         for _ in 0..2 {
             want.extend([4, 5, 6, 7, 8, 9]);

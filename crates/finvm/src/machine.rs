@@ -280,7 +280,7 @@ pub struct Core {
     /// Requested effect intents (type, payload), in order.
     pub outbox: Vec<Tagged>,
     /// Executed instructions as (function index, pc), when tracing.
-    pub trace: Vec<(u32, u32)>,
+    pub trace: Trace,
     /// The trace hit `maxTraceEvents` and stopped recording.
     pub trace_truncated: bool,
     /// Proof events, in order.
@@ -293,12 +293,74 @@ pub struct Core {
     pub db_cache: crate::db::DbCache,
 }
 
+/// The execution trace: the (function index, pc) of every step, kept as
+/// runs of consecutive pcs in one function, so that recording a step is a
+/// compare and an increment and the memory follows control flow rather
+/// than steps (a loop body is one run per iteration).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    runs: Vec<TraceRun>,
+    len: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TraceRun {
+    func: u32,
+    pc: u32,
+    count: u32,
+}
+
+impl Trace {
+    /// Records a step.
+    #[inline]
+    pub fn push(&mut self, func: u32, pc: u32) {
+        self.len += 1;
+        if let Some(r) = self.runs.last_mut() {
+            if r.func == func && r.pc.wrapping_add(r.count) == pc && r.count < u32::MAX {
+                r.count += 1;
+                return;
+            }
+        }
+        self.runs.push(TraceRun { func, pc, count: 1 });
+    }
+
+    /// Steps recorded.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no step is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets every step.
+    pub fn clear(&mut self) {
+        self.runs.clear();
+        self.len = 0;
+    }
+
+    /// The steps in order, as (function index, pc).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.runs
+            .iter()
+            .flat_map(|r| (0..r.count).map(move |i| (r.func, r.pc.wrapping_add(i))))
+    }
+
+    /// The last step.
+    pub fn last(&self) -> Option<(u32, u32)> {
+        self.runs
+            .last()
+            .map(|r| (r.func, r.pc.wrapping_add(r.count - 1)))
+    }
+}
+
 impl Core {
     /// Records one trace entry (bounded by `maxTraceEvents`).
     #[inline]
     pub fn record_trace(&mut self, func: u32, pc: u32) {
         if self.trace.len() < self.limits.max_trace_events.max(0) as usize {
-            self.trace.push((func, pc));
+            self.trace.push(func, pc);
         } else {
             self.trace_truncated = true;
         }
@@ -391,7 +453,7 @@ impl Machine {
             limits,
             events: Vec::new(),
             outbox: Vec::new(),
-            trace: Vec::new(),
+            trace: Trace::default(),
             trace_truncated: false,
             proof: Vec::new(),
             proof_truncated: false,

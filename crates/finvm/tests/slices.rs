@@ -46,7 +46,7 @@ fn run_with(
         Ok(()) => finvm::api::completed_json(&m),
         Err(e) => finvm::api::failed_json(&e.to_string()),
     };
-    (out, m.core.trace.clone())
+    (out, m.core.trace.iter().collect())
 }
 
 #[test]
