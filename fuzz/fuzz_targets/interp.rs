@@ -1,15 +1,17 @@
 //! The interpreter on structured, valid-by-construction programs (every
 //! opcode, processes, effects, state machines; small limits so each run is
-//! bounded). Each program runs twice, with `performanceMode` flipped, with
-//! tracing off, and through the effect API: all must agree
-//! (`checks::check_run`). A second mode runs mutated program text (seeded
-//! from the conformance cases) under clamped limits with the same checks.
+//! bounded: `finvm_fuzz::GEN_SHAPE`, `maxSteps` ≤ 2,000). Each program runs
+//! twice, with `performanceMode` flipped, with tracing off, and through the
+//! effect API: all must agree (`checks::check_program`). A second mode runs
+//! mutated program text (seeded from the conformance cases) under clamped
+//! limits (`maxSteps` ≤ 10,000) with the same checks (`checks::check_run`).
 
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
 use finvm_fuzz::{checks, GenProgram};
 use libfuzzer_sys::fuzz_target;
+use std::rc::Rc;
 
 fuzz_target!(|data: &[u8]| {
     match data.split_first() {
@@ -30,15 +32,19 @@ fuzz_target!(|data: &[u8]| {
             let Ok(GenProgram(g)) = GenProgram::arbitrary(&mut u) else {
                 return;
             };
-            let text = g.text();
             if std::env::var_os("FINVM_FUZZ_PRINT").is_some() {
-                eprintln!("{text}");
+                eprintln!("{}", g.text());
             }
-            if let Err(e) = finvm::api::validate_json(&text) {
-                panic!("generated program does not validate: {e}\nprogram: {text}");
-            }
-            if let Err(e) = checks::check_run(&text) {
-                panic!("{e}\nprogram: {text}");
+            // Loaded from the document: the text is only printed on a finding.
+            let program = match finvm_fuzz::load_generated(&g) {
+                Ok(p) => Rc::new(p),
+                Err(e) => panic!(
+                    "generated program does not validate: {e}\nprogram: {}",
+                    g.text()
+                ),
+            };
+            if let Err(e) = checks::check_program(program) {
+                panic!("{e}\nprogram: {}", g.text());
             }
         }
     }

@@ -47,9 +47,9 @@ fn fail(e: String) -> TestCaseError {
 
 fn check_run_properties(g: &Generated) -> Result<bool, TestCaseError> {
     let text = g.text();
-    finvm::api::validate_json(&text)
+    let program = finvm::api::load_program(&text)
         .map_err(|e| fail(format!("generated program invalid: {e}\n{text}")))?;
-    checks::check_run(&text)
+    checks::check_program(Rc::new(program))
         .map(|s| s.completed)
         .map_err(|e| fail(format!("{e}\nprogram: {text}")))
 }
