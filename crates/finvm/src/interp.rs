@@ -739,6 +739,30 @@ fn run_scalar<const TRACE: bool>(
             }
         };
     }
+    /// Stores a scalar into a register that holds one.
+    macro_rules! store {
+        ($r:expr, $v:expr) => {
+            std::mem::forget(std::mem::replace(scalar_slot!($r), $v))
+        };
+    }
+    /// `ADD`/`SUB`/`MUL` of two small ints that do not overflow.
+    macro_rules! int_op {
+        ($dst:expr, $a:expr, $b:expr, $checked:ident) => {{
+            let Some(r) = small!($a).$checked(small!($b)) else {
+                break;
+            };
+            store!($dst, Value::Int(Int::Small(r)));
+            pc += 1;
+        }};
+    }
+    /// A comparison of two small ints (or booleans, for equality).
+    macro_rules! cmp_op {
+        ($dst:expr, $a:expr, $b:expr, $cmp:expr) => {{
+            let r = compare!($cmp, $a, $b);
+            put_bool!($dst, r);
+            pc += 1;
+        }};
+    }
     loop {
         if fuel == 0 {
             break;
@@ -754,7 +778,7 @@ fn run_scalar<const TRACE: bool>(
                     Some(v) => scalar!(v),
                     None => break,
                 };
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), v));
+                store!(dst, v);
                 pc += 1;
             }
             Instr::LoadConst { dst, idx } => {
@@ -762,69 +786,18 @@ fn run_scalar<const TRACE: bool>(
                     Some(v) => scalar!(v),
                     None => break,
                 };
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), v));
+                store!(dst, v);
                 pc += 1;
             }
-            Instr::Add { dst, a, b } => {
-                let Some(r) = small!(a).checked_add(small!(b)) else {
-                    break;
-                };
-                std::mem::forget(std::mem::replace(
-                    scalar_slot!(dst),
-                    Value::Int(Int::Small(r)),
-                ));
-                pc += 1;
-            }
-            Instr::Sub { dst, a, b } => {
-                let Some(r) = small!(a).checked_sub(small!(b)) else {
-                    break;
-                };
-                std::mem::forget(std::mem::replace(
-                    scalar_slot!(dst),
-                    Value::Int(Int::Small(r)),
-                ));
-                pc += 1;
-            }
-            Instr::Mul { dst, a, b } => {
-                let Some(r) = small!(a).checked_mul(small!(b)) else {
-                    break;
-                };
-                std::mem::forget(std::mem::replace(
-                    scalar_slot!(dst),
-                    Value::Int(Int::Small(r)),
-                ));
-                pc += 1;
-            }
-            Instr::Lt { dst, a, b } => {
-                let r = compare!(CmpOp::Lt, a, b);
-                put_bool!(dst, r);
-                pc += 1;
-            }
-            Instr::Lte { dst, a, b } => {
-                let r = compare!(CmpOp::Lte, a, b);
-                put_bool!(dst, r);
-                pc += 1;
-            }
-            Instr::Gt { dst, a, b } => {
-                let r = compare!(CmpOp::Gt, a, b);
-                put_bool!(dst, r);
-                pc += 1;
-            }
-            Instr::Gte { dst, a, b } => {
-                let r = compare!(CmpOp::Gte, a, b);
-                put_bool!(dst, r);
-                pc += 1;
-            }
-            Instr::Eq { dst, a, b } => {
-                let r = compare!(CmpOp::Eq, a, b);
-                put_bool!(dst, r);
-                pc += 1;
-            }
-            Instr::Neq { dst, a, b } => {
-                let r = compare!(CmpOp::Neq, a, b);
-                put_bool!(dst, r);
-                pc += 1;
-            }
+            Instr::Add { dst, a, b } => int_op!(dst, a, b, checked_add),
+            Instr::Sub { dst, a, b } => int_op!(dst, a, b, checked_sub),
+            Instr::Mul { dst, a, b } => int_op!(dst, a, b, checked_mul),
+            Instr::Lt { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Lt),
+            Instr::Lte { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Lte),
+            Instr::Gt { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Gt),
+            Instr::Gte { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Gte),
+            Instr::Eq { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Eq),
+            Instr::Neq { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Neq),
             Instr::Jump { target } => pc = *target,
             Instr::JumpLabel { target } => {
                 // JUMP, then the LABEL at the target when the budget allows.
@@ -880,7 +853,7 @@ fn run_scalar<const TRACE: bool>(
                     }
                     _ => break,
                 };
-                std::mem::forget(std::mem::replace(scalar_slot!(dst), v));
+                store!(dst, v);
                 pc += 1;
             }
             Instr::Call { dst, func: f, args } => {
