@@ -13,7 +13,7 @@ use crate::builtins::{self, BuiltinKind};
 use crate::error::{vm_error, ErrorCode, VmError, VmResult};
 use crate::machine::{Core, Frame, Machine, Process, ProofEvent, Status, Wait};
 use crate::num::Int;
-use crate::program::{CmpOp, Instr, Program};
+use crate::program::{CmpOp, Code, Instr, Program, Reg};
 use crate::value::{List, Map, Record, Str, Tagged, Value};
 use std::cmp::Ordering;
 use std::rc::Rc;
@@ -313,23 +313,63 @@ fn dup(v: &Value) -> Value {
     }
 }
 
-/// Grows the register stack by `n` unit registers.
+/// Whether a value owns no heap memory (dropping it is a no-op).
 #[inline(always)]
-fn grow_units(regs: &mut Vec<Value>, n: usize) {
-    let len = regs.len();
-    regs.resize_with(len + n, || Value::Unit);
+fn is_inline(v: &Value) -> bool {
+    matches!(v, Value::Int(Int::Small(_))) || matches!(v, Value::Unit | Value::Bool(_))
 }
 
-/// Shrinks the register stack to `len`, skipping drop glue for inline values.
+/// Grows the register stack by `n` unit registers: one capacity check and
+/// a store per register (`resize_with` and `extend` cost 3-4 times as much
+/// per register on every `CALL`).
+#[inline(always)]
+fn grow_units(regs: &mut Vec<Value>, n: usize) {
+    regs.reserve(n);
+    let len = regs.len();
+    for slot in &mut regs.spare_capacity_mut()[..n] {
+        slot.write(Value::Unit);
+    }
+    // SAFETY: `reserve(n)` left capacity for at least `len + n` values (the
+    // slice `[..n]` of the spare capacity would have panicked otherwise),
+    // and the loop above initialised exactly the `n` slots after `len`, so
+    // the first `len + n` elements are initialised. Exercised by every
+    // `CALL` in the test suite (e.g. `tests/slices.rs`, the conformance
+    // cases with calls) and by `grow_and_shrink_registers` below.
+    unsafe { regs.set_len(len + n) }
+}
+
+/// Shrinks the register stack to `len`; when the registers above `len`
+/// own no heap memory (the common case on `RETURN`), they are discarded
+/// without running the drop glue on each.
 #[inline(always)]
 fn shrink_to(regs: &mut Vec<Value>, len: usize) {
-    while regs.len() > len {
-        match regs.pop() {
-            Some(v @ (Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)))) => {
-                std::mem::forget(v)
-            }
-            other => drop(other),
-        }
+    if regs.get(len..).is_some_and(|top| top.iter().all(is_inline)) {
+        // SAFETY: `len <= regs.len()` (the slice `len..` exists), so the
+        // new length only drops elements from the end, which are then
+        // never read or dropped again; each of them owns no heap memory
+        // (`is_inline`), so discarding them without their destructor
+        // leaks nothing. Exercised by every `RETURN` in the test suite and
+        // by `grow_and_shrink_registers` below.
+        unsafe { regs.set_len(len) }
+    } else {
+        regs.truncate(len);
+    }
+}
+
+/// Drops the registers above `len`, all of which are known to own no heap
+/// memory (frames the scalar loop created and ran: it writes nothing else),
+/// without looking at them.
+#[inline(always)]
+fn discard_scalars(regs: &mut Vec<Value>, len: usize) {
+    debug_assert!(regs[len..].iter().all(is_inline));
+    if len <= regs.len() {
+        // SAFETY: shrinking the length (`len <= regs.len()`) only removes
+        // elements from the end, which are never read or dropped again, so
+        // this is sound for any contents; were one of them a heap value, it
+        // would leak, nothing worse (the caller knows there are none, and
+        // the `debug_assert` checks it in debug builds). Exercised by every
+        // scalar `RETURN` (`tests/slices.rs`, conformance cases with calls).
+        unsafe { regs.set_len(len) }
     }
 }
 
@@ -620,6 +660,35 @@ fn exec_fast<const TRACE: bool>(
     result
 }
 
+/// One more than the highest register operand of the instructions in
+/// `code` that the scalar loop reads or writes without a bounds check
+/// (`Code::scalar_regs`); 0 when there is none.
+pub(crate) fn scalar_register_bound(code: &[Instr]) -> u32 {
+    let mut bound = 0u32;
+    let mut see = |r: &Reg| bound = bound.max(r.saturating_add(1));
+    for ins in code {
+        match ins {
+            Instr::Move { dst, src } => [dst, src].into_iter().for_each(&mut see),
+            Instr::LoadConst { dst, .. } => see(dst),
+            Instr::Add { dst, a, b }
+            | Instr::Sub { dst, a, b }
+            | Instr::Mul { dst, a, b }
+            | Instr::Lt { dst, a, b }
+            | Instr::Lte { dst, a, b }
+            | Instr::Gt { dst, a, b }
+            | Instr::Gte { dst, a, b }
+            | Instr::Eq { dst, a, b }
+            | Instr::Neq { dst, a, b }
+            | Instr::CmpJump { dst, a, b, .. } => [dst, a, b].into_iter().for_each(&mut see),
+            Instr::JumpIf { cond, .. } | Instr::JumpIfFalse { cond, .. } => see(cond),
+            Instr::ListGet { dst, list, idx } => [dst, list, idx].into_iter().for_each(&mut see),
+            Instr::Return { src } => see(src),
+            _ => {}
+        }
+    }
+    bound
+}
+
 /// Whether the scalar loop may run `ins` (it still checks the operands).
 #[inline(always)]
 fn scalar_candidate(ins: &Instr) -> bool {
@@ -664,11 +733,27 @@ fn run_scalar<const TRACE: bool>(
     p: &mut Process,
     fuel_: &mut u64,
 ) {
-    let mut code: &[Instr] = &program.functions[p.frame.func as usize].code;
+    let mut code: &Code = &program.functions[p.frame.func as usize].code;
     let mut pc = p.frame.pc;
     let mut fuel = *fuel_;
     // `p.frame` is kept current except for its pc, which is written back on exit.
     let mut fr: &mut [Value] = &mut p.regs[p.frame.base as usize..];
+    // Invariant of the loop: `fr.len() >= code.scalar_regs()`, checked
+    // here and wherever `code` and `fr` change (`CALL`, `RETURN`), so every
+    // register an instruction below names is in `fr`.
+    if fr.len() < code.scalar_regs() as usize {
+        return;
+    }
+    // The limits a scalar `CALL` checks (they do not change during a run).
+    let max_depth = core
+        .limits
+        .max_call_depth
+        .min(core.limits.max_frames)
+        .max(0) as usize;
+    let max_regs = core.limits.max_registers_per_frame.max(0) as usize;
+    // Frames deeper than this were created by this loop and have held
+    // nothing but scalars: `RETURN` drops them without looking.
+    let mut fresh_above = p.call_stack.len();
     /// Records a step at `pc` in the trace (only with `TRACE`).
     macro_rules! rec {
         ($pc:expr) => {
@@ -677,11 +762,35 @@ fn run_scalar<const TRACE: bool>(
             }
         };
     }
+    /// A register named by the current instruction, without a bounds check.
+    macro_rules! reg {
+        ($r:expr) => {{
+            let r = *$r as usize;
+            debug_assert!(r < fr.len());
+            // SAFETY: `r` is a register operand of an instruction of `code`
+            // that `scalar_register_bound` covers, so `r < code.scalar_regs()`
+            // (`Code` computes the bound when it is built and its
+            // instructions cannot change after), and the loop's invariant
+            // gives `code.scalar_regs() <= fr.len()`. Exercised by every
+            // program the scalar loop runs (`tests/slices.rs`,
+            // `scalar_loop_register_bound` below).
+            unsafe { fr.get_unchecked(r) }
+        }};
+    }
+    /// The same, mutable.
+    macro_rules! reg_mut {
+        ($r:expr) => {{
+            let r = *$r as usize;
+            debug_assert!(r < fr.len());
+            // SAFETY: as for `reg!`.
+            unsafe { fr.get_unchecked_mut(r) }
+        }};
+    }
     /// A register's small int.
     macro_rules! small {
         ($r:expr) => {
-            match fr.get(*$r as usize) {
-                Some(Value::Int(Int::Small(x))) => *x,
+            match reg!($r) {
+                Value::Int(Int::Small(x)) => *x,
                 _ => break,
             }
         };
@@ -700,8 +809,8 @@ fn run_scalar<const TRACE: bool>(
     /// A register that can be overwritten without dropping anything.
     macro_rules! scalar_slot {
         ($r:expr) => {
-            match fr.get_mut(*$r as usize) {
-                Some(slot @ (Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)))) => slot,
+            match reg_mut!($r) {
+                slot @ (Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_))) => slot,
                 _ => break,
             }
         };
@@ -710,9 +819,9 @@ fn run_scalar<const TRACE: bool>(
     macro_rules! put_bool {
         ($r:expr, $v:expr) => {{
             let v = $v;
-            match fr.get_mut(*$r as usize) {
-                Some(Value::Bool(x)) => *x = v,
-                Some(slot @ (Value::Unit | Value::Int(Int::Small(_)))) => {
+            match reg_mut!($r) {
+                Value::Bool(x) => *x = v,
+                slot @ (Value::Unit | Value::Int(Int::Small(_))) => {
                     std::mem::forget(std::mem::replace(slot, Value::Bool(v)))
                 }
                 _ => break,
@@ -721,8 +830,8 @@ fn run_scalar<const TRACE: bool>(
     }
     macro_rules! compare {
         ($cmp:expr, $a:expr, $b:expr) => {
-            match (fr.get(*$a as usize), fr.get(*$b as usize)) {
-                (Some(Value::Int(Int::Small(x))), Some(Value::Int(Int::Small(y)))) => match $cmp {
+            match (reg!($a), reg!($b)) {
+                (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => match $cmp {
                     CmpOp::Lt => x < y,
                     CmpOp::Lte => x <= y,
                     CmpOp::Gt => x > y,
@@ -730,7 +839,7 @@ fn run_scalar<const TRACE: bool>(
                     CmpOp::Eq => x == y,
                     CmpOp::Neq => x != y,
                 },
-                (Some(Value::Bool(x)), Some(Value::Bool(y))) => match $cmp {
+                (Value::Bool(x), Value::Bool(y)) => match $cmp {
                     CmpOp::Eq => x == y,
                     CmpOp::Neq => x != y,
                     _ => break,
@@ -751,7 +860,11 @@ fn run_scalar<const TRACE: bool>(
             let Some(r) = small!($a).$checked(small!($b)) else {
                 break;
             };
-            store!($dst, Value::Int(Int::Small(r)));
+            // Most often the register already holds a small int.
+            match reg_mut!($dst) {
+                Value::Int(Int::Small(x)) => *x = r,
+                _ => store!($dst, Value::Int(Int::Small(r))),
+            }
             pc += 1;
         }};
     }
@@ -774,10 +887,7 @@ fn run_scalar<const TRACE: bool>(
         match ins {
             Instr::Nop => pc += 1,
             Instr::Move { dst, src } => {
-                let v = match fr.get(*src as usize) {
-                    Some(v) => scalar!(v),
-                    None => break,
-                };
+                let v = scalar!(reg!(src));
                 store!(dst, v);
                 pc += 1;
             }
@@ -830,22 +940,22 @@ fn run_scalar<const TRACE: bool>(
                 }
                 pc += 1;
             }
-            Instr::JumpIf { cond, target } => match fr.get(*cond as usize) {
-                Some(Value::Bool(true)) => pc = *target,
-                Some(Value::Bool(false)) => pc += 1,
+            Instr::JumpIf { cond, target } => match reg!(cond) {
+                Value::Bool(true) => pc = *target,
+                Value::Bool(false) => pc += 1,
                 _ => break,
             },
-            Instr::JumpIfFalse { cond, target } => match fr.get(*cond as usize) {
-                Some(Value::Bool(false)) => pc = *target,
-                Some(Value::Bool(true)) => pc += 1,
+            Instr::JumpIfFalse { cond, target } => match reg!(cond) {
+                Value::Bool(false) => pc = *target,
+                Value::Bool(true) => pc += 1,
                 _ => break,
             },
             Instr::ListGet { dst, list, idx } => {
                 // A scalar element at an in-range index (every error: the
                 // general path).
                 let i = small!(idx);
-                let v = match fr.get(*list as usize) {
-                    Some(Value::List(l)) if (0..=i64::from(i32::MAX)).contains(&i) => {
+                let v = match reg!(list) {
+                    Value::List(l) if (0..=i64::from(i32::MAX)).contains(&i) => {
                         match l.items().get(i as usize) {
                             Some(v) => scalar!(v),
                             None => break,
@@ -861,36 +971,34 @@ fn run_scalar<const TRACE: bool>(
                 // general path raises the limit errors).
                 let callee = &program.functions[*f as usize];
                 let rc = callee.register_count as usize;
-                let limits = &core.limits;
-                if p.call_stack.len() as i64 >= limits.max_call_depth.min(limits.max_frames) as i64
-                    || rc as i64 > limits.max_registers_per_frame as i64
-                    || args.len() > rc
-                {
+                if p.call_stack.len() >= max_depth || rc > max_regs || args.len() > rc {
                     break;
                 }
-                let scalars = args.iter().all(|a| {
-                    matches!(
-                        fr.get(*a as usize),
-                        Some(Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)))
-                    )
-                });
+                let base = p.frame.base as usize;
+                let new_base = p.regs.len();
+                grow_units(&mut p.regs, rc);
+                let (caller_regs, callee_regs) = p.regs.split_at_mut(new_base);
+                let caller_regs = &caller_regs[base..];
+                let mut scalars = true;
+                for (slot, a) in callee_regs.iter_mut().zip(args.iter()) {
+                    match caller_regs.get(*a as usize) {
+                        // `slot` holds a unit: overwritten without drop glue.
+                        Some(Value::Int(Int::Small(x))) => {
+                            std::mem::forget(std::mem::replace(slot, Value::Int(Int::Small(*x))))
+                        }
+                        Some(Value::Bool(b)) => {
+                            std::mem::forget(std::mem::replace(slot, Value::Bool(*b)))
+                        }
+                        Some(Value::Unit) => {}
+                        _ => scalars = false,
+                    }
+                }
                 if !scalars {
+                    shrink_to(&mut p.regs, new_base);
                     break;
                 }
                 rec!(at);
                 fuel -= 1;
-                let base = p.frame.base as usize;
-                let new_base = p.regs.len();
-                p.regs.reserve(rc);
-                for a in args.iter() {
-                    let v = match &p.regs[base + *a as usize] {
-                        Value::Int(Int::Small(x)) => Value::Int(Int::Small(*x)),
-                        Value::Bool(b) => Value::Bool(*b),
-                        _ => Value::Unit,
-                    };
-                    p.regs.push(v);
-                }
-                grow_units(&mut p.regs, rc - args.len());
                 // The caller's frame built from fields, not read back whole
                 // right after its pc was stored (a store-forwarding stall).
                 let caller = Frame {
@@ -909,28 +1017,37 @@ fn run_scalar<const TRACE: bool>(
                 code = &callee.code;
                 pc = 0;
                 fr = &mut p.regs[new_base..];
+                if fr.len() < code.scalar_regs() as usize {
+                    break; // the loop's invariant (only a malformed program)
+                }
                 continue;
             }
             Instr::Return { src } => {
                 // A scalar returned to a caller (the first frame's return
                 // ends the process: the general path).
-                let v = match fr.get(*src as usize) {
-                    Some(v) => scalar!(v),
-                    None => break,
-                };
+                let v = scalar!(reg!(src));
+                let fresh = p.call_stack.len() > fresh_above;
                 let Some(caller) = p.call_stack.pop() else {
                     break;
                 };
                 rec!(at);
                 fuel -= 1;
                 let ret = p.frame.ret;
-                shrink_to(&mut p.regs, p.frame.base as usize);
+                if fresh {
+                    discard_scalars(&mut p.regs, p.frame.base as usize);
+                } else {
+                    shrink_to(&mut p.regs, p.frame.base as usize);
+                    fresh_above = p.call_stack.len();
+                }
                 p.frame = caller;
                 code = &program.functions[caller.func as usize].code;
                 pc = caller.pc;
                 fr = &mut p.regs[caller.base as usize..];
                 if let Some(slot) = ret.and_then(|r| fr.get_mut(r as usize)) {
                     put(slot, v);
+                }
+                if fr.len() < code.scalar_regs() as usize {
+                    break; // the loop's invariant (only a malformed state)
                 }
                 continue;
             }
@@ -1822,8 +1939,69 @@ fn input_builtin(core: &Core, b: builtins::Builtin, args: &[Value]) -> VmResult<
 
 #[cfg(test)]
 mod tests {
+    use super::{discard_scalars, grow_units, run_scalar, shrink_to};
     use crate::api::{load_program, run_program, RunOptions};
+    use crate::machine::Machine;
+    use crate::num::Int;
+    use crate::value::{Str, Value};
     use std::rc::Rc;
+
+    /// The register stack's grow and shrink shortcuts: units appended,
+    /// inline values discarded, heap values dropped (no leak).
+    #[test]
+    fn grow_and_shrink_registers() {
+        let heap = Str::new("a heap string, shared");
+        let mut regs = vec![Value::Int(Int::Small(7))];
+        grow_units(&mut regs, 3);
+        assert_eq!(regs.len(), 4);
+        assert!(regs[1..].iter().all(|v| *v == Value::Unit));
+        regs[2] = Value::Str(heap.clone());
+        regs[3] = Value::Bool(true);
+        // Over a heap value: the truncating path drops it.
+        shrink_to(&mut regs, 2);
+        assert_eq!(regs.len(), 2);
+        shrink_to(&mut regs, 1);
+        assert_eq!(regs, vec![Value::Int(Int::Small(7))]);
+        assert_eq!(heap, Str::new("a heap string, shared"));
+        // Only inline values above: the fast path.
+        grow_units(&mut regs, 2);
+        regs[2] = Value::Int(Int::Small(-1));
+        shrink_to(&mut regs, 1);
+        assert_eq!(regs.len(), 1);
+        grow_units(&mut regs, 1);
+        discard_scalars(&mut regs, 1);
+        assert_eq!(regs.len(), 1);
+        // Beyond the end: nothing happens.
+        shrink_to(&mut regs, 5);
+        discard_scalars(&mut regs, 5);
+        assert_eq!(regs.len(), 1);
+        grow_units(&mut regs, 0);
+        assert_eq!(regs.len(), 1);
+    }
+
+    /// `Code` bounds the registers the scalar loop names, and the loop does
+    /// not start on a frame shorter than that bound (a state no validated
+    /// program reaches, but `Process::regs` is public).
+    #[test]
+    fn scalar_loop_register_bound() {
+        let program = r#"{"registerCount":6,"constants":[{"int":"0"},{"int":"1"}],
+          "instructions":[["LOAD_CONST",0,0],["LOAD_CONST",1,1],["ADD",0,0,1],["LT",5,0,1],
+            ["JUMP_IF",5,"end"],["LABEL","end"],["RETURN",0]]}"#;
+        let p = Rc::new(load_program(program).unwrap());
+        let f = &p.functions[p.entry as usize];
+        assert_eq!(f.code.scalar_regs(), 6);
+        let mut m = Machine::new(p.clone()).unwrap();
+        m.procs[0].regs.truncate(3);
+        let mut fuel = 100;
+        run_scalar::<false>(&p, &mut m.core, &mut m.procs[0], &mut fuel);
+        assert_eq!(fuel, 100, "nothing ran");
+        assert_eq!(m.procs[0].frame.pc, 0);
+        // With its registers back, the loop runs the program to its RETURN.
+        m.procs[0].regs.resize(6, Value::Unit);
+        run_scalar::<false>(&p, &mut m.core, &mut m.procs[0], &mut fuel);
+        assert_eq!(fuel, 100 - 6);
+        assert_eq!(m.procs[0].frame.pc, 6);
+    }
 
     /// Fused superinstructions must leave exactly the unfused trace: every
     /// executed instruction once, in order, including the LABEL a jump lands

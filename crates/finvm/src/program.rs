@@ -581,6 +581,48 @@ pub enum CmpOp {
     Neq,
 }
 
+/// A function's executable instructions, with a fact the interpreter's
+/// scalar loop relies on computed once, when the code is built: the bound
+/// on the registers its instructions name. The instructions cannot be
+/// changed afterwards (read them through `Deref<Target = [Instr]>`), so
+/// the bound stays true.
+#[derive(Clone, Debug, Default)]
+pub struct Code {
+    instrs: Vec<Instr>,
+    scalar_regs: u32,
+}
+
+impl Code {
+    /// Wraps a function's instructions.
+    pub fn new(instrs: Vec<Instr>) -> Code {
+        let scalar_regs = crate::interp::scalar_register_bound(&instrs);
+        Code {
+            instrs,
+            scalar_regs,
+        }
+    }
+
+    /// One more than the highest register named by an instruction the
+    /// scalar loop runs (0 when there is none): a frame with at least this
+    /// many registers can run every such instruction without bounds checks.
+    pub(crate) fn scalar_regs(&self) -> u32 {
+        self.scalar_regs
+    }
+}
+
+impl std::ops::Deref for Code {
+    type Target = [Instr];
+    fn deref(&self) -> &[Instr] {
+        &self.instrs
+    }
+}
+
+impl From<Vec<Instr>> for Code {
+    fn from(instrs: Vec<Instr>) -> Code {
+        Code::new(instrs)
+    }
+}
+
 /// An executable function.
 #[derive(Clone, Debug)]
 pub struct Function {
@@ -591,7 +633,7 @@ pub struct Function {
     /// Registers per frame.
     pub register_count: u32,
     /// Executable code; `code[pc]`.
-    pub code: Vec<Instr>,
+    pub code: Code,
     /// The instructions as decoded (for traces and docs).
     pub raw: Vec<RawInstr>,
 }

@@ -4,7 +4,7 @@
 use crate::builtins;
 use crate::error::{ErrorCode, VmError};
 use crate::opcodes::Opcode;
-use crate::program::{Function, Instr, Program, ProgramDoc, RawFunction, RawInstr, Reg};
+use crate::program::{Code, Function, Instr, Program, ProgramDoc, RawFunction, RawInstr, Reg};
 use crate::value::{cmp_utf16, Str};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -164,7 +164,7 @@ fn lower(doc: ProgramDoc) -> Program {
                 id: Str::new(f.id.as_str()),
                 arity: f.arity as u32,
                 register_count: f.register_count as u32,
-                code,
+                code: Code::new(code),
                 raw: f.instructions,
             }
         })
