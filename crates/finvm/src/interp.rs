@@ -14,7 +14,7 @@ use crate::error::{vm_error, ErrorCode, VmError, VmResult};
 use crate::machine::{Core, Frame, Machine, Process, ProofEvent, Status, Wait};
 use crate::num::Int;
 use crate::program::{CmpOp, Code, Instr, Program, Reg};
-use crate::value::{List, Map, Record, Str, Tagged, Value};
+use crate::value::{List, Map, Record, Str, Tagged, Value, NODE_SIZE};
 use std::cmp::Ordering;
 use std::rc::Rc;
 
@@ -682,6 +682,7 @@ pub(crate) fn scalar_register_bound(code: &[Instr]) -> u32 {
             | Instr::CmpJump { dst, a, b, .. } => [dst, a, b].into_iter().for_each(&mut see),
             Instr::JumpIf { cond, .. } | Instr::JumpIfFalse { cond, .. } => see(cond),
             Instr::ListGet { dst, list, idx } => [dst, list, idx].into_iter().for_each(&mut see),
+            Instr::ListAppend { dst, list, val } => [dst, list, val].into_iter().for_each(&mut see),
             Instr::Return { src } => see(src),
             _ => {}
         }
@@ -712,6 +713,7 @@ fn scalar_candidate(ins: &Instr) -> bool {
             | Instr::JumpIf { .. }
             | Instr::JumpIfFalse { .. }
             | Instr::ListGet { .. }
+            | Instr::ListAppend { .. }
             | Instr::Call { .. }
             | Instr::Return { .. }
     )
@@ -751,6 +753,10 @@ fn run_scalar<const TRACE: bool>(
         .min(core.limits.max_frames)
         .max(0) as usize;
     let max_regs = core.limits.max_registers_per_frame.max(0) as usize;
+    // The limits an in-place `LIST_APPEND` checks.
+    let max_list_len = i64::from(core.limits.max_list_length);
+    let max_value_depth = i64::from(core.limits.max_value_depth);
+    let max_value_size = core.limits.max_value_size.max(0) as u64;
     // Frames deeper than this were created by this loop and have held
     // nothing but scalars: `RETURN` drops them without looking.
     let mut fresh_above = p.call_stack.len();
@@ -964,6 +970,27 @@ fn run_scalar<const TRACE: bool>(
                     _ => break,
                 };
                 store!(dst, v);
+                pc += 1;
+            }
+            Instr::ListAppend { dst, list, val } if dst == list => {
+                // A scalar appended in place to a list only this register
+                // holds. The list's depth does not change (a scalar child
+                // has depth 0) and its size grows by one node: the checks of
+                // the general path, made before the append.
+                let v = scalar!(reg!(val));
+                let Value::List(rc) = reg_mut!(list) else {
+                    break;
+                };
+                let Some(l) = Rc::get_mut(rc) else {
+                    break;
+                };
+                if l.len() as i64 + 1 > max_list_len
+                    || i64::from(l.depth()) > max_value_depth
+                    || l.size().wrapping_add(NODE_SIZE) > max_value_size
+                {
+                    break;
+                }
+                l.push(v);
                 pc += 1;
             }
             Instr::Call { dst, func: f, args } => {

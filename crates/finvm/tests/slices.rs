@@ -107,3 +107,66 @@ fn coalesced_slices_keep_the_interleaving_at_every_boundary() {
     // The worker saw `main` at different points: the boundaries mattered.
     assert!(seen.len() > 5, "{seen:?}");
 }
+
+/// Loops the scalar loop runs in place: a list grown by `LIST_APPEND` into
+/// its own register (at, below and above `maxListLength`, `maxValueSize`
+/// and `maxValueDepth`, with the list shared or not, the value a scalar or
+/// not) and scalar calls, against the general path, traced and untraced,
+/// at every step budget around the limits.
+#[test]
+fn scalar_loop_appends_and_calls_equal_the_general_path() {
+    for n in [0, 1, 2, 5, 9] {
+        for max_len in [0, 1, 3, 8] {
+            for (max_size, max_depth) in [(1 << 20, 100), (64, 100), (200, 1), (200, 0)] {
+                for variant in 0..4 {
+                    // 0: plain; 1: the list is shared (MOVE keeps a second
+                    // reference); 2: a string is appended; 3: the value is
+                    // a list (depth grows).
+                    let extra = match variant {
+                        1 => r#"["MOVE",7,1],"#,
+                        2 => r#"["LOAD_CONST",6,3],"#,
+                        3 => r#"["LIST_NEW",6],"#,
+                        _ => "",
+                    };
+                    let val = if variant >= 2 { 6 } else { 2 };
+                    let text = format!(
+                        r#"{{"entrypoint":"main","limits":{{"maxListLength":{max_len},"maxValueSize":{max_size},"maxValueDepth":{max_depth},"maxSteps":{steps}}},
+                        "constants":[{{"int":"{n}"}},{{"int":"0"}},{{"int":"1"}},"s"],
+                        "functions":{{"main":{{"arity":0,"registerCount":8,"instructions":[
+                          ["LOAD_CONST",0,0],["LIST_NEW",1],["LOAD_CONST",2,1],["LOAD_CONST",3,2],{extra}
+                          ["LABEL","fill"],["LT",4,2,0],["JUMP_IF_FALSE",4,"done"],
+                          ["LIST_APPEND",1,1,{val}],["CALL",5,"inc",[2,3]],["MOVE",2,5],["JUMP","fill"],
+                          ["LABEL","done"],["LIST_LENGTH",5,1],["RETURN",1]]}},
+                         "inc":{{"arity":2,"registerCount":3,"instructions":[["ADD",2,0,1],["RETURN",2]]}}}}}}"#,
+                        steps = 1000
+                    );
+                    let full = run_with(&text, true, true, None, Some(true));
+                    assert_eq!(
+                        full,
+                        run_with(&text, true, false, None, Some(true)),
+                        "{text}"
+                    );
+                    // Every budget up to the whole run's steps.
+                    let steps: u64 = full.0.split("\"steps\":").nth(1).map_or(0, |s| {
+                        s.chars()
+                            .take_while(|c| c.is_ascii_digit())
+                            .collect::<String>()
+                            .parse()
+                            .unwrap_or(0)
+                    });
+                    for budget in 0..=steps + 1 {
+                        let t =
+                            text.replace("\"maxSteps\":1000", &format!("\"maxSteps\":{budget}"));
+                        for traced in [false, true] {
+                            assert_eq!(
+                                run_with(&t, true, true, None, Some(traced)),
+                                run_with(&t, true, false, None, Some(traced)),
+                                "budget {budget}\n{t}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

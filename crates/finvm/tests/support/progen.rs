@@ -608,8 +608,16 @@ impl<S: Source> Ctx<'_, S> {
             }
             6 => {
                 // grow a value: append, concat, square
-                let op = *self.src.pick(&["LIST_APPEND", "ADD", "MUL"]);
-                code.push(json!([op, a, b, c]));
+                let op = *self
+                    .src
+                    .pick(&["LIST_APPEND", "LIST_APPEND_SELF", "ADD", "MUL"]);
+                if op == "LIST_APPEND_SELF" {
+                    // in place: the list register is also the destination
+                    code.push(json!(["LIST_APPEND", a, a, c]));
+                    code.push(json!(["LIST_APPEND", a, a, b]));
+                } else {
+                    code.push(json!([op, a, b, c]));
+                }
             }
             7 => {
                 // a state machine instance and a transition
