@@ -760,11 +760,36 @@ fn run_scalar<const TRACE: bool>(
     // Frames deeper than this were created by this loop and have held
     // nothing but scalars: `RETURN` drops them without looking.
     let mut fresh_above = p.call_stack.len();
+    // With `TRACE`: the steps not yet in `core.trace` (a run of consecutive
+    // pcs of the current function, written out before the frame changes
+    // and on exit) and how many more steps the trace may take.
+    let mut run_start = 0u32;
+    let mut run_len = 0u32;
+    let mut trace_room = if TRACE {
+        (core.limits.max_trace_events.max(0) as usize).saturating_sub(core.trace.len())
+    } else {
+        0
+    };
+    /// Writes the pending run into the trace.
+    macro_rules! flush {
+        () => {
+            if TRACE && run_len > 0 {
+                trace_run(core, p.frame.func, run_start, run_len, &mut trace_room);
+            }
+        };
+    }
     /// Records a step at `pc` in the trace (only with `TRACE`).
     macro_rules! rec {
         ($pc:expr) => {
             if TRACE {
-                core.record_trace(p.frame.func, $pc);
+                let at: u32 = $pc;
+                if run_start.wrapping_add(run_len) == at && run_len < u32::MAX {
+                    run_len += 1;
+                } else {
+                    flush!();
+                    run_start = at;
+                    run_len = 1;
+                }
             }
         };
     }
@@ -1035,6 +1060,8 @@ fn run_scalar<const TRACE: bool>(
                     ret: p.frame.ret,
                 };
                 p.call_stack.push(caller);
+                flush!();
+                run_len = 0;
                 p.frame = Frame {
                     func: *f,
                     pc: 0,
@@ -1059,6 +1086,8 @@ fn run_scalar<const TRACE: bool>(
                 };
                 rec!(at);
                 fuel -= 1;
+                flush!();
+                run_len = 0;
                 let ret = p.frame.ret;
                 if fresh {
                     discard_scalars(&mut p.regs, p.frame.base as usize);
@@ -1083,8 +1112,22 @@ fn run_scalar<const TRACE: bool>(
         rec!(at);
         fuel -= 1;
     }
+    flush!();
     p.frame.pc = pc;
     *fuel_ = fuel;
+}
+
+/// Records `len` steps at consecutive pcs from `start` in the trace, as far
+/// as `room` (what is left of `maxTraceEvents`) allows, as
+/// `Core::record_trace` does step by step.
+#[inline(always)]
+fn trace_run(core: &mut Core, func: u32, start: u32, len: u32, room: &mut usize) {
+    let n = (len as usize).min(*room);
+    if n < len as usize {
+        core.trace_truncated = true;
+    }
+    core.trace.push_run(func, start, n as u32);
+    *room -= n;
 }
 
 #[cold]

@@ -294,9 +294,11 @@ pub struct Core {
 }
 
 /// The execution trace: the (function index, pc) of every step, kept as
-/// runs of consecutive pcs in one function, so that recording a step is a
-/// compare and an increment and the memory follows control flow rather
-/// than steps (a loop body is one run per iteration).
+/// runs of consecutive pcs in one function, and a run that repeats the one
+/// before it (a loop body) as a repeat count of that run. Recording a step
+/// is a compare and an increment; the memory follows the distinct paths
+/// control takes, not the steps (a loop that takes the same path each
+/// iteration costs one run).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Trace {
     runs: Vec<TraceRun>,
@@ -308,6 +310,15 @@ struct TraceRun {
     func: u32,
     pc: u32,
     count: u32,
+    /// How many times the run occurs back to back; only the last run,
+    /// while it is 1, still grows.
+    repeat: u32,
+}
+
+impl TraceRun {
+    fn same_path(&self, other: &TraceRun) -> bool {
+        (self.func, self.pc, self.count) == (other.func, other.pc, other.count)
+    }
 }
 
 impl Trace {
@@ -316,12 +327,52 @@ impl Trace {
     pub fn push(&mut self, func: u32, pc: u32) {
         self.len += 1;
         if let Some(r) = self.runs.last_mut() {
-            if r.func == func && r.pc.wrapping_add(r.count) == pc && r.count < u32::MAX {
+            if r.repeat == 1
+                && r.func == func
+                && r.pc.wrapping_add(r.count) == pc
+                && r.count < u32::MAX
+            {
                 r.count += 1;
                 return;
             }
         }
-        self.runs.push(TraceRun { func, pc, count: 1 });
+        self.start_run(func, pc, 1);
+    }
+
+    /// Records `count` steps at consecutive pcs from `pc`: what `count`
+    /// calls of [`Trace::push`] record.
+    pub fn push_run(&mut self, func: u32, pc: u32, count: u32) {
+        if count == 0 {
+            return;
+        }
+        self.len += count as usize;
+        if let Some(r) = self.runs.last_mut() {
+            if r.repeat == 1 && r.func == func && r.pc.wrapping_add(r.count) == pc {
+                if let Some(n) = r.count.checked_add(count) {
+                    r.count = n;
+                    return;
+                }
+            }
+        }
+        self.start_run(func, pc, count);
+    }
+
+    /// Closes the last run (folding it into the one before when it repeats
+    /// that one) and starts a new one of `count` steps at `pc`.
+    #[inline(never)]
+    fn start_run(&mut self, func: u32, pc: u32, count: u32) {
+        if let [.., before, last] = self.runs.as_mut_slice() {
+            if last.repeat == 1 && before.same_path(last) && before.repeat < u32::MAX {
+                before.repeat += 1;
+                self.runs.pop();
+            }
+        }
+        self.runs.push(TraceRun {
+            func,
+            pc,
+            count,
+            repeat: 1,
+        });
     }
 
     /// Steps recorded.
@@ -342,9 +393,10 @@ impl Trace {
 
     /// The steps in order, as (function index, pc).
     pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.runs
-            .iter()
-            .flat_map(|r| (0..r.count).map(move |i| (r.func, r.pc.wrapping_add(i))))
+        self.runs.iter().flat_map(|r| {
+            (0..r.repeat)
+                .flat_map(move |_| (0..r.count).map(move |i| (r.func, r.pc.wrapping_add(i))))
+        })
     }
 
     /// The last step.
@@ -582,5 +634,66 @@ impl Machine {
             Status::Completed(v) => v.clone(),
             _ => main.result.clone().unwrap_or(Value::Unit),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Trace;
+    use proptest::prelude::*;
+
+    fn record(steps: &[(u32, u32)]) -> Trace {
+        let mut t = Trace::default();
+        for &(f, pc) in steps {
+            t.push(f, pc);
+        }
+        t
+    }
+
+    proptest! {
+        /// Runs and repeats give back every step, in order: steps made of
+        /// straight segments (function, first pc, length) repeated.
+        #[test]
+        fn trace_gives_back_every_step(
+            segments in proptest::collection::vec((0u32..2, 0u32..6, 1u32..5, 1u32..4), 0..40)
+        ) {
+            let steps: Vec<(u32, u32)> = segments
+                .iter()
+                .flat_map(|&(f, pc, n, k)| (0..k).flat_map(move |_| (pc..pc + n).map(move |p| (f, p))))
+                .collect();
+            let t = record(&steps);
+            prop_assert_eq!(t.iter().collect::<Vec<_>>(), steps.clone());
+            prop_assert_eq!(t.len(), steps.len());
+            prop_assert_eq!(t.last(), steps.last().copied());
+        }
+    }
+
+    proptest! {
+        /// `push_run` records what as many `push`es record.
+        #[test]
+        fn push_run_is_repeated_push(
+            runs in proptest::collection::vec((0u32..2, 0u32..6, 0u32..5), 0..40)
+        ) {
+            let mut t = Trace::default();
+            let mut steps = Vec::new();
+            for &(f, pc, n) in &runs {
+                t.push_run(f, pc, n);
+                steps.extend((pc..pc + n).map(|p| (f, p)));
+            }
+            prop_assert_eq!(&t, &record(&steps));
+        }
+    }
+
+    /// A loop that takes the same path every iteration costs one run.
+    #[test]
+    fn a_repeated_loop_body_is_one_run() {
+        let mut steps = vec![(0, 0), (0, 1)];
+        for _ in 0..1000 {
+            steps.extend((4..10).map(|pc| (0, pc)));
+        }
+        steps.extend([(0, 4), (0, 5), (0, 10)]);
+        let t = record(&steps);
+        assert!(t.runs.len() <= 4, "{:?}", t.runs);
+        assert_eq!(t.iter().collect::<Vec<_>>(), steps);
     }
 }

@@ -46,6 +46,7 @@ fn run_with(
         Ok(()) => finvm::api::completed_json(&m),
         Err(e) => finvm::api::failed_json(&e.to_string()),
     };
+    let out = format!("{out} trace truncated: {}", m.core.trace_truncated);
     (out, m.core.trace.iter().collect())
 }
 
