@@ -407,10 +407,12 @@ fn put_bool(slot: &mut Value, b: bool) {
 
 #[inline]
 fn cmp_vals(a: &Value, b: &Value) -> Ordering {
-    if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (a, b) {
-        return x.cmp(y);
+    match (a, b) {
+        (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => x.cmp(y),
+        // Big ints without the value order's dispatch on kinds.
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        _ => a.cmp(b),
     }
-    a.cmp(b)
 }
 
 /// The hot loop. Its live state is the pc, the current function's code,
@@ -446,7 +448,7 @@ fn exec_fast<const TRACE: bool>(
         };
     }
 
-    // The scalar loop's recent yield (steps per entry, less two) and the
+    // The scalar loop's recent yield (steps per entry, less four) and the
     // general instructions left before it is tried again.
     let (mut scalar_score, mut scalar_pause) = (0i32, 0u32);
     let result: VmResult<Flow> = 'run: loop {
@@ -491,7 +493,7 @@ fn exec_fast<const TRACE: bool>(
             // values) costs a call per instruction: when it keeps happening,
             // skip it for a while.
             let ran = (before - fuel).min(8) as i32;
-            scalar_score = (scalar_score + ran - 2).min(64);
+            scalar_score = (scalar_score + ran - 4).min(64);
             if scalar_score < -16 {
                 scalar_score = 0;
                 scalar_pause = 256;
@@ -1160,13 +1162,16 @@ fn arith_general(
 ) -> VmResult<()> {
     // `x = x ± y` on an unshared big int: updated in place.
     if dst == a && a != b && matches!(op, BinOp::Add | BinOp::Sub) {
-        let rhs = match &fr[b as usize] {
-            Value::Int(i) => Some(i.clone()),
-            _ => None,
+        let (x, y) = if a < b {
+            let (lo, hi) = fr.split_at_mut(b as usize);
+            (&mut lo[a as usize], &hi[0])
+        } else {
+            let (lo, hi) = fr.split_at_mut(a as usize);
+            (&mut hi[0], &lo[b as usize])
         };
-        if let (Some(rhs), Value::Int(x)) = (rhs, &mut fr[a as usize]) {
+        if let (Value::Int(x), Value::Int(y)) = (x, y) {
             let max_bits = core.limits.max_int_bits.max(0) as usize;
-            if x.add_in_place(&rhs, matches!(op, BinOp::Sub), max_bits) {
+            if x.add_in_place(y, matches!(op, BinOp::Sub), max_bits) {
                 return Ok(());
             }
         }

@@ -155,6 +155,22 @@ impl Int {
         let Some(x) = Rc::get_mut(rc) else {
             return false;
         };
+        // Both within i128 (two machine words, which `IBig` keeps inline):
+        // native arithmetic instead of the general big-int path.
+        if let (Ok(a), Some(b)) = (i128::try_from(&*x), rhs.to_i128()) {
+            let r = if subtract {
+                a.checked_sub(b)
+            } else {
+                a.checked_add(b)
+            };
+            if let Some(r) = r {
+                match i64::try_from(r) {
+                    Ok(v) => *self = Int::Small(v),
+                    Err(_) => *x = IBig::from(r),
+                }
+                return true;
+            }
+        }
         match (rhs, subtract) {
             (Int::Small(y), false) => *x += *y,
             (Int::Small(y), true) => *x -= *y,
@@ -166,6 +182,15 @@ impl Int {
             *self = Int::Small(v);
         }
         true
+    }
+
+    /// The value as an `i128`, when it fits.
+    #[inline]
+    fn to_i128(&self) -> Option<i128> {
+        match self {
+            Int::Small(v) => Some(i128::from(*v)),
+            Int::Big(b) => i128::try_from(b.as_ref()).ok(),
+        }
     }
 
     /// `self + other`.
@@ -582,7 +607,9 @@ mod tests {
     /// values around 0, around ±2^63 and far beyond.
     fn arb_int() -> impl proptest::strategy::Strategy<Value = Int> {
         use proptest::prelude::*;
-        (any::<bool>(), 0u32..200, any::<i64>()).prop_map(|(neg, shift, off)| {
+        // Around the i64 and i128 edges (the fast paths' bounds) as well.
+        let shift = prop_oneof![0u32..200, 60u32..66, 124u32..130];
+        (any::<bool>(), shift, any::<i64>()).prop_map(|(neg, shift, off)| {
             let m = (IBig::from(1) << shift as usize) + IBig::from(off);
             Int::from_big(if neg { -m } else { m })
         })
