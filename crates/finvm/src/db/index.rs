@@ -13,13 +13,15 @@
 //!   (`Rc::get_mut` refuses, `Rc::make_mut` moves the value to a fresh
 //!   allocation), so the same allocation means unchanged contents.
 //!
-//! The db builtins update the cache in step with their own writes; any other
-//! change shows up as a different rows pointer and the entry is rebuilt
-//! lazily. Nothing here is observable: results are the same with or without
+//! The db builtins update the cache in step with their own writes (and only
+//! they change the rows in place: they let go of the `Weak` for the length of
+//! the write, see [`DbCache::unpin`]); any other change shows up as a
+//! different rows pointer and the entry is rebuilt lazily. Nothing here is observable: results are the same with or without
 //! it, and it is never serialised.
 
 use super::query::{Cond, Op, Query};
-use crate::value::{Record, Str, Value};
+use crate::value::{cmp_utf16, Record, Str, Value};
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::rc::{Rc, Weak};
@@ -42,32 +44,137 @@ pub(super) struct TableCache {
     pub indexes: BTreeMap<Str, FieldIndex>,
 }
 
-/// One secondary index: field value -> ids of the rows holding it, in id
-/// order. Keys are ordered by [`Value`]'s `Ord`, which is consistent with
-/// structural equality, so an equality lookup finds exactly the equal values
-/// and a range scan visits exactly the values the `$gt`-style operators
-/// accept. Rows that are not records or lack the field are not indexed.
+/// One secondary index: field value -> ids of the rows holding it. Keys are
+/// ordered by [`Value`]'s `Ord`, which is consistent with structural
+/// equality, so an equality lookup finds exactly the equal values and a range
+/// scan visits exactly the values the `$gt`-style operators accept. Rows that
+/// are not records or lack the field are not indexed.
 #[derive(Clone, Debug, Default)]
 pub(super) struct FieldIndex {
-    map: BTreeMap<Value, BTreeSet<Str>>,
+    map: BTreeMap<Value, IdSet>,
 }
 
-/// How a write changed the rows.
-pub(super) enum Delta<'a> {
-    /// No row changed.
-    None,
-    /// Row `id` was added (no row had that id).
-    Insert { id: &'a Str, new: &'a Value },
-    /// The rows changed in a way not worth following: rebuild.
-    Reset,
-    /// Row `id` was set to `new` (replacing `old`, if any).
-    Put {
-        id: &'a Str,
-        old: Option<Value>,
-        new: &'a Value,
-    },
-    /// Row `id` (which held `old`) was removed.
-    Remove { id: &'a Str, old: Value },
+/// A set of row ids, iterated in id order (UTF-16 code units).
+///
+/// An id of at most 16 bytes, none of them 0 and all below 0xEE (every id
+/// `db.insert` makes: `rec` and up to 13 digits), is kept packed big-endian
+/// in a `u128`, zero-padded: comparing two such ids is comparing two
+/// integers, with no pointer to follow. For these strings integer order is
+/// byte order (a proper prefix pads with zeros, below any byte of the longer
+/// string), and byte order is UTF-16 order (no byte at or above 0xEE, see
+/// [`cmp_utf16`]). Any other id is kept as text in a second set; iteration
+/// merges the two.
+#[derive(Clone, Debug, Default)]
+pub(super) struct IdSet {
+    packed: BTreeSet<u128>,
+    text: BTreeSet<Str>,
+}
+
+/// One row id taken from an [`IdSet`]. A given string always has the same
+/// representation (packed whenever it can be), so the derived equality
+/// agrees with [`Ord`], which is the order of the id strings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum IdKey {
+    /// The id's bytes, big-endian, zero-padded to 16.
+    Packed(u128),
+    /// Any other id.
+    Text(Str),
+}
+
+/// `id` packed, when it qualifies (see [`IdSet`]).
+fn pack(id: &str) -> Option<u128> {
+    let b = id.as_bytes();
+    if b.len() > 16 || !b.iter().all(|&c| c != 0 && c < 0xEE) {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..b.len()].copy_from_slice(b);
+    Some(u128::from_be_bytes(buf))
+}
+
+/// The text of a packed id (`buf` receives its bytes).
+fn unpack(p: u128, buf: &mut [u8; 16]) -> &str {
+    *buf = p.to_be_bytes();
+    let len = buf.iter().position(|&c| c == 0).unwrap_or(16);
+    std::str::from_utf8(&buf[..len]).expect("packed from a str")
+}
+
+impl IdKey {
+    /// Calls `f` with the id's text.
+    pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            IdKey::Packed(p) => f(unpack(*p, &mut [0; 16])),
+            IdKey::Text(s) => f(s),
+        }
+    }
+}
+
+impl Ord for IdKey {
+    fn cmp(&self, other: &IdKey) -> Ordering {
+        match (self, other) {
+            (IdKey::Packed(a), IdKey::Packed(b)) => a.cmp(b),
+            _ => self.with_text(|a| other.with_text(|b| cmp_utf16(a, b))),
+        }
+    }
+}
+
+impl PartialOrd for IdKey {
+    fn partial_cmp(&self, other: &IdKey) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl IdSet {
+    fn insert(&mut self, id: &Str) {
+        match pack(id) {
+            Some(p) => {
+                self.packed.insert(p);
+            }
+            None => {
+                self.text.insert(id.clone());
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &Str) {
+        match pack(id) {
+            Some(p) => {
+                self.packed.remove(&p);
+            }
+            None => {
+                self.text.remove(id);
+            }
+        }
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        self.packed.len() + self.text.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.packed.is_empty() && self.text.is_empty()
+    }
+
+    /// The ids in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = IdKey> + '_ {
+        let mut packed = self.packed.iter().copied().peekable();
+        let mut text = self.text.iter().peekable();
+        std::iter::from_fn(move || {
+            let take_packed = match (packed.peek(), text.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                // Never equal: a packable id is never in `text`.
+                (Some(&p), Some(t)) => cmp_utf16(unpack(p, &mut [0; 16]), t) == Ordering::Less,
+            };
+            if take_packed {
+                packed.next().map(IdKey::Packed)
+            } else {
+                text.next().map(|t| IdKey::Text(t.clone()))
+            }
+        })
+    }
 }
 
 impl FieldIndex {
@@ -81,7 +188,15 @@ impl FieldIndex {
 
     fn add(&mut self, field: &Str, id: &Str, row: &Value) {
         if let Some(v) = field_of(row, field) {
-            self.map.entry(v.clone()).or_default().insert(id.clone());
+            // Looked up first so the value is cloned only for a new entry.
+            match self.map.get_mut(v) {
+                Some(set) => set.insert(id),
+                None => {
+                    let mut set = IdSet::default();
+                    set.insert(id);
+                    self.map.insert(v.clone(), set);
+                }
+            }
         }
     }
 
@@ -100,6 +215,24 @@ impl FieldIndex {
     fn count_range(&self, range: (Bound<&Value>, Bound<&Value>)) -> usize {
         self.map.range(range).map(|(_, s)| s.len()).sum()
     }
+}
+
+/// How a write changed the rows.
+pub(super) enum Delta<'a> {
+    /// No row changed.
+    None,
+    /// Row `id` was added (no row had that id).
+    Insert { id: &'a Str, new: &'a Value },
+    /// The rows changed in a way not worth following: rebuild.
+    Reset,
+    /// Row `id` was set to `new` (replacing `old`, if any).
+    Put {
+        id: &'a Str,
+        old: Option<Value>,
+        new: &'a Value,
+    },
+    /// Row `id` (which held `old`) was removed.
+    Remove { id: &'a Str, old: Value },
 }
 
 /// The value of `field` in a record row.
@@ -177,6 +310,19 @@ impl DbCache {
         self.tables.get_mut(table).expect("entry present")
     }
 
+    /// Drops the entry's hold on its rows record just before a builtin
+    /// writes the table, so that the write can change the rows in place
+    /// (`Rc::make_mut` moves a value with outstanding `Weak`s to a new
+    /// allocation). [`DbCache::after_write`] takes hold again right after,
+    /// with nothing in between: the entry is then either updated in step
+    /// with the write or reset, so describing the changed rows at the same
+    /// address is correct.
+    pub(super) fn unpin(&mut self, table: &Str) {
+        if let Some(tc) = self.tables.get_mut(table) {
+            tc.rows = Weak::new();
+        }
+    }
+
     /// Records a builtin's write: `was_valid` is [`DbCache::is_valid`] for
     /// the rows before the write, `rows` the rows after it, `delta` the
     /// change. A valid entry is updated incrementally; otherwise the entry is
@@ -203,14 +349,14 @@ pub(super) enum Candidates<'a> {
     /// Every row.
     Scan,
     /// The ids of one index entry.
-    Set(&'a BTreeSet<Str>),
+    Set(&'a IdSet),
     /// Ids gathered from several index entries, sorted and deduplicated.
-    Ids(Vec<Str>),
+    Ids(Vec<IdKey>),
 }
 
 /// One way an indexed condition narrows the rows.
 enum Probe<'a> {
-    Exact(Option<&'a BTreeSet<Str>>),
+    Exact(Option<&'a IdSet>),
     Many(&'a FieldIndex, Vec<&'a Value>),
     Range(&'a FieldIndex, Bound<&'a Value>, Bound<&'a Value>),
 }
@@ -219,7 +365,7 @@ enum Probe<'a> {
 /// row that can match is among the candidates (the full matcher still runs
 /// on each), so the answer never depends on this choice.
 pub(super) fn candidates<'a>(q: &'a Query, tc: &'a TableCache, n_rows: usize) -> Candidates<'a> {
-    let mut best_exact: Option<Option<&'a BTreeSet<Str>>> = None;
+    let mut best_exact: Option<Option<&'a IdSet>> = None;
     let mut others: Vec<Probe<'a>> = Vec::new();
     for (field, cond) in &q.conds {
         let Some(ix) = tc.indexes.get(field) else {
@@ -234,8 +380,8 @@ pub(super) fn candidates<'a>(q: &'a Query, tc: &'a TableCache, n_rows: usize) ->
         };
         match probe {
             Probe::Exact(set) => {
-                let len = set.map_or(0, BTreeSet::len);
-                if best_exact.is_none_or(|b| len < b.map_or(0, BTreeSet::len)) {
+                let len = set.map_or(0, IdSet::len);
+                if best_exact.is_none_or(|b| len < b.map_or(0, IdSet::len)) {
                     best_exact = Some(set);
                 }
             }
@@ -256,7 +402,7 @@ pub(super) fn candidates<'a>(q: &'a Query, tc: &'a TableCache, n_rows: usize) ->
         let n = match &p {
             Probe::Many(ix, vals) => vals
                 .iter()
-                .map(|v| ix.map.get(*v).map_or(0, BTreeSet::len))
+                .map(|v| ix.map.get(*v).map_or(0, IdSet::len))
                 .sum(),
             Probe::Range(ix, lo, hi) => ix.count_range((*lo, *hi)),
             Probe::Exact(_) => unreachable!("exact probes handled above"),
@@ -268,18 +414,18 @@ pub(super) fn candidates<'a>(q: &'a Query, tc: &'a TableCache, n_rows: usize) ->
     let Some((n, p)) = best else {
         return Candidates::Scan;
     };
-    let mut ids: Vec<Str> = Vec::with_capacity(n);
+    let mut ids: Vec<IdKey> = Vec::with_capacity(n);
     match p {
         Probe::Many(ix, vals) => {
             for v in vals {
                 if let Some(s) = ix.map.get(v) {
-                    ids.extend(s.iter().cloned());
+                    ids.extend(s.iter());
                 }
             }
         }
         Probe::Range(ix, lo, hi) => {
             for (_, s) in ix.map.range((lo, hi)) {
-                ids.extend(s.iter().cloned());
+                ids.extend(s.iter());
             }
         }
         Probe::Exact(_) => unreachable!("exact probes handled above"),
@@ -378,5 +524,86 @@ fn range_is_empty(lo: Bound<&Value>, hi: Bound<&Value>) -> bool {
         | (Bound::Excluded(a), Bound::Included(b))
         | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Ids around every boundary of the packed form: short and 16-byte
+    /// ASCII, 17 bytes, NUL, bytes at and above 0xEE (U+E000 and up),
+    /// supplementary characters, and proper prefixes of one another.
+    fn id() -> impl Strategy<Value = String> {
+        let c = prop_oneof![
+            prop::char::range('0', '9'),
+            Just('r'),
+            Just('\0'),
+            prop::char::range('\u{7f}', '\u{80}'),
+            prop::char::range('\u{d7ff}', '\u{d7ff}'),
+            prop::char::range('\u{e000}', '\u{e001}'),
+            prop::char::range('\u{ffff}', '\u{ffff}'),
+            prop::char::range('\u{10000}', '\u{10001}'),
+        ];
+        prop_oneof![
+            (0u64..5000).prop_map(|n| format!("rec{n}")),
+            prop::collection::vec(c, 0..18).prop_map(String::from_iter),
+            Just("rec1234567890123".to_string()),
+            Just("rec12345678901234".to_string()),
+        ]
+    }
+
+    fn texts(set: &IdSet) -> Vec<String> {
+        set.iter().map(|k| k.with_text(str::to_string)).collect()
+    }
+
+    #[test]
+    fn packing_is_exact_at_the_boundaries() {
+        assert_eq!(pack(""), Some(0));
+        assert!(pack("rec1234567890123").is_some()); // 16 bytes
+        assert!(pack("rec12345678901234").is_none()); // 17 bytes
+        assert!(pack("a\0").is_none());
+        assert!(pack("a\u{e000}").is_none());
+        assert!(pack("a\u{d7ff}").is_some());
+        for s in ["", "rec0", "rec1234567890123", "a\u{d7ff}b"] {
+            let p = pack(s).unwrap();
+            assert_eq!(unpack(p, &mut [0; 16]), s);
+        }
+        assert!(pack("rec1").unwrap() < pack("rec10").unwrap());
+        assert!(pack("rec10").unwrap() < pack("rec2").unwrap());
+    }
+
+    proptest! {
+        /// The fast set iterates exactly the straightforward one: the same
+        /// ids, in the order of `Str` (UTF-16 code units), with removals.
+        #[test]
+        fn id_set_matches_an_ordered_set_of_strings(
+            adds in prop::collection::vec(id(), 0..60),
+            removes in prop::collection::vec(id(), 0..30),
+        ) {
+            let mut fast = IdSet::default();
+            let mut plain: BTreeSet<Str> = BTreeSet::new();
+            for a in &adds {
+                fast.insert(&Str::new(a.as_str()));
+                plain.insert(Str::new(a.as_str()));
+            }
+            for (r, a) in removes.iter().zip(&adds) {
+                // Remove ids present and absent alike.
+                for x in [r, a] {
+                    fast.remove(&Str::new(x.as_str()));
+                    plain.remove(&Str::new(x.as_str()));
+                }
+            }
+            let want: Vec<String> = plain.iter().map(|s| s.to_string()).collect();
+            prop_assert_eq!(texts(&fast), want);
+            prop_assert_eq!(fast.len(), plain.len());
+            prop_assert_eq!(fast.is_empty(), plain.is_empty());
+            // IdKey's order is the order of the texts.
+            let keys: Vec<IdKey> = fast.iter().collect();
+            for w in keys.windows(2) {
+                prop_assert_eq!(w[0].cmp(&w[1]), Ordering::Less);
+            }
+        }
     }
 }

@@ -9,10 +9,12 @@
 //! observable and is validated against the rows it was built from (see
 //! `index`).
 //!
-//! Cost: no builtin copies a table (writes take the store out of the state
-//! map so `Rc::make_mut` works in place; a copy happens only while something
-//! else, e.g. a register holding the store, shares it). `insert` and `get`
-//! are O(log n); so are `update` and `delete`, except that `Record` recomputes
+//! Cost: no builtin copies a table, nor allocates anew the records it
+//! passes through: a write changes the store, table and rows records in
+//! place, in their own allocations (`Rc::make_mut`; a copy happens only while
+//! something else, e.g. a register holding the store, shares a level), and
+//! rewrites only the table fields that change. `insert` and `get` are
+//! O(log n); so are `update` and `delete`, except that `Record` recomputes
 //! its cached depth over all rows when the replaced or removed row was one of
 //! the deepest. An indexed query costs in proportion to the candidate rows;
 //! `db.hash` of a table unchanged since its last hash is O(1), otherwise one
@@ -41,10 +43,10 @@ use crate::interp::check_depth;
 use crate::machine::Core;
 use crate::value::canon::canonical_into;
 use crate::value::{Record, Str, Value};
-use index::{Candidates, Delta};
+use index::{Candidates, Delta, IdKey};
 use sha2::{Digest, Sha256};
 use std::rc::Rc;
-use table::{close_store, open_store, put_table, read_table, take_table, DB_KEY};
+use table::{put_table, read_table, store_mut, take_table, Facts, DB_KEY};
 
 /// The state key of the cache.
 const CACHE_KEY: &str = "__finvm.cache";
@@ -126,22 +128,23 @@ fn ensure_room(core: &Core, key: &str, op: &str) -> VmResult<()> {
 }
 
 /// Writes table `t` with `edit` applied to its parts, keeping the cache in
-/// step. Every check must already have passed; `rows_before` identifies the
-/// rows before the write ([`table::TableView::rows_ptr`]). `edit` returns how
-/// the rows changed.
+/// step. Every check must already have passed; `was` describes the table
+/// as read ([`table::TableView::facts`]). `edit` returns how the rows
+/// changed.
 fn write_table<'d>(
     core: &mut Core,
     t: &Str,
-    rows_before: Option<*const Record>,
+    was: Facts,
     edit: impl FnOnce(&mut table::TableParts) -> Delta<'d>,
 ) {
-    let was_valid = core.db_cache.is_valid(t, rows_before);
-    let mut store = open_store(&mut core.state);
-    let mut parts = take_table(&mut store, t);
+    let was_valid = core.db_cache.is_valid(t, was.rows);
+    // Lets the rows be changed in place (see `DbCache::unpin`).
+    core.db_cache.unpin(t);
+    let store = store_mut(&mut core.state);
+    let mut parts = take_table(store, t, was);
     let delta = edit(&mut parts);
     core.db_cache.after_write(t, was_valid, &parts.rows, delta);
-    put_table(&mut store, t, parts);
-    close_store(&mut core.state, store);
+    put_table(store, t, parts);
 }
 
 /// `"rec" ++ show nextId` (without going through `format!`).
@@ -170,16 +173,16 @@ fn insert(core: &mut Core, t: &Str, row: &Value) -> VmResult<Value> {
     check_depth(core, row, "db.insert")?;
     let view = read_table(&core.state, t)?;
     let id = row_id(view.next_id);
-    let rows_before = view.rows_ptr();
+    let was = view.facts();
     ensure_room(core, DB_KEY, "db.insert")?;
-    write_table(core, t, rows_before, |p| {
+    write_table(core, t, was, |p| {
         let rows = p.rows_mut();
         let n = rows.len();
         rows.insert(id.clone(), row.clone());
         let added = rows.len() > n;
         p.next_id += 1;
         p.dirty = true;
-        p.hash_cache = None;
+        p.set_hash_cache(None);
         if added {
             Delta::Insert { id: &id, new: row }
         } else {
@@ -198,13 +201,13 @@ fn update(core: &mut Core, t: &Str, id: &Str, row: &Value) -> VmResult<Value> {
         // DECISIONS.md: a missing id writes nothing (no table is created).
         return Ok(Value::Bool(false));
     }
-    let rows_before = view.rows_ptr();
-    write_table(core, t, rows_before, |p| {
+    let was = view.facts();
+    write_table(core, t, was, |p| {
         let rows = p.rows_mut();
         let old = rows.fields().get(id).cloned();
         rows.insert(id.clone(), row.clone());
         p.dirty = true;
-        p.hash_cache = None;
+        p.set_hash_cache(None);
         Delta::Put { id, old, new: row }
     });
     Ok(Value::Bool(true))
@@ -215,11 +218,11 @@ fn delete(core: &mut Core, t: &Str, id: &Str) -> VmResult<Value> {
     if view.row(id).is_none() {
         return Ok(Value::Bool(false));
     }
-    let rows_before = view.rows_ptr();
-    write_table(core, t, rows_before, |p| {
+    let was = view.facts();
+    write_table(core, t, was, |p| {
         let old = table::remove_field(p.rows_mut(), id);
         p.dirty = true;
-        p.hash_cache = None;
+        p.set_hash_cache(None);
         match old {
             Some(old) => Delta::Remove { id, old },
             None => Delta::None,
@@ -229,10 +232,10 @@ fn delete(core: &mut Core, t: &Str, id: &Str) -> VmResult<Value> {
 }
 
 fn create_index(core: &mut Core, t: &Str, field: &Str) -> VmResult<Value> {
-    let rows_before = read_table(&core.state, t)?.rows_ptr();
+    let was = read_table(&core.state, t)?.facts();
     ensure_room(core, DB_KEY, "db.createIndex")?;
-    write_table(core, t, rows_before, |p| {
-        Rc::make_mut(&mut p.indexes).insert(field.clone(), Value::Bool(true));
+    write_table(core, t, was, |p| {
+        p.indexes_mut().insert(field.clone(), Value::Bool(true));
         Delta::None
     });
     // Build the index now; writes keep it current from here on.
@@ -275,8 +278,8 @@ fn run_query(core: &mut Core, t: &Str, q: &Record, opts: &Value) -> VmResult<Val
             }
         }
         Candidates::Set(ids) => {
-            for id in ids {
-                if let Some(row) = rows.fields().get(id) {
+            for id in ids.iter() {
+                if let Some(row) = row_of(&rows, &id) {
                     if !take(row) {
                         break;
                     }
@@ -285,7 +288,7 @@ fn run_query(core: &mut Core, t: &Str, q: &Record, opts: &Value) -> VmResult<Val
         }
         Candidates::Ids(ids) => {
             for id in &ids {
-                if let Some(row) = rows.fields().get(id) {
+                if let Some(row) = row_of(&rows, id) {
                     if !take(row) {
                         break;
                     }
@@ -294,6 +297,14 @@ fn run_query(core: &mut Core, t: &Str, q: &Record, opts: &Value) -> VmResult<Val
         }
     }
     Ok(Value::list(opts.finish(out)))
+}
+
+/// The row with index id `id`.
+fn row_of<'r>(rows: &'r Record, id: &IdKey) -> Option<&'r Value> {
+    match id {
+        IdKey::Text(s) => rows.fields().get(s),
+        packed => packed.with_text(|s| rows.get(s)),
+    }
 }
 
 /// Lowercase hex SHA-256 of the canonical text of a rows record, i.e.
@@ -350,11 +361,11 @@ fn hash(core: &mut Core, t: &Str) -> VmResult<Value> {
     let view = read_table(&core.state, t)?;
     let up_to_date = view.exists && !view.dirty && view.hash_cache == Some(&h);
     if !up_to_date {
-        let rows_before = view.rows_ptr();
+        let was = view.facts();
         ensure_room(core, DB_KEY, "db.hash")?;
-        write_table(core, t, rows_before, |p| {
+        write_table(core, t, was, |p| {
             p.dirty = false;
-            p.hash_cache = Some(h.clone());
+            p.set_hash_cache(Some(h.clone()));
             Delta::None
         });
         // The rows did not change (or were absent and are now `{}`), so `h`

@@ -2,6 +2,7 @@
 
 use super::show::{quote_into, write_byte_array};
 use super::{cmp_utf16, Value};
+use crate::num::Int;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
@@ -17,6 +18,10 @@ pub fn canonical_into(v: &Value, out: &mut String) {
     match v {
         Value::Unit => out.push_str("unit"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(Int::Small(n)) => {
+            out.push_str("int:");
+            push_i64(*n, out);
+        }
         Value::Int(i) => {
             let _ = write!(out, "int:{i}");
         }
@@ -28,7 +33,16 @@ pub fn canonical_into(v: &Value, out: &mut String) {
         }
         Value::Str(s) => {
             out.push_str("string:");
-            quote_into(s, out);
+            if s.bytes()
+                .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7F)
+            {
+                // Nothing to escape: what `quote_into` would write, directly.
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            } else {
+                quote_into(s, out);
+            }
         }
         Value::Bytes(b) => {
             out.push_str("bytes:");
@@ -126,6 +140,26 @@ pub fn canonical_into(v: &Value, out: &mut String) {
     }
 }
 
+/// Appends `n` in decimal, as `{n}` formats it (without going through
+/// `fmt`, which dominates the canonical text of integer-heavy values).
+fn push_i64(n: i64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&digits[k..]).expect("ASCII digits"));
+}
+
 /// `<prefix><tag>(<canon v>)`.
 fn tagged(out: &mut String, prefix: &str, tag: &str, v: &Value) {
     out.push_str(prefix);
@@ -167,7 +201,7 @@ pub fn sha256_hex_bytes(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::num::{Int, Rational};
+    use crate::num::Rational;
     use crate::value::{MachineInstance, Map, Record, Str, Tagged};
     use std::rc::Rc;
 
@@ -187,6 +221,39 @@ mod tests {
     fn check(v: &Value, text: &str, hash: &str) {
         assert_eq!(canonical(v), text);
         assert_eq!(hash_value(v), hash, "{text}");
+    }
+
+    #[test]
+    fn plain_strings_quote_as_quote_into_does() {
+        let mut texts: Vec<String> = (0u32..0x100)
+            .filter_map(char::from_u32)
+            .flat_map(|c| [c.to_string(), format!("a{c}1"), format!("{c}{c}")])
+            .collect();
+        texts.extend(["", "User_1", "\u{10000}x\u{ffff}", "tab\there", "q\"\\"].map(String::from));
+        for t in texts {
+            let mut want = String::from("string:");
+            quote_into(&t, &mut want);
+            assert_eq!(canonical(&Value::str(t.as_str())), want, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn small_ints_print_as_fmt_does() {
+        for n in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            42,
+            1 << 40,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            assert_eq!(canonical(&i(n)), format!("int:{n}"));
+        }
     }
 
     #[test]
