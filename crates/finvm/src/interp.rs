@@ -1734,11 +1734,22 @@ fn exec_cold(core: &mut Core, fr: &mut [Value], ins: &Instr) -> VmResult<()> {
                 Ok(b) => *b,
                 Err(e) => fail!(e.clone()),
             };
-            let argv: Vec<Value> = args.iter().map(|r| reg!(r).clone()).collect();
+            // Up to four arguments on the stack: no allocation per call.
+            let mut small: [Value; 4] = Default::default();
+            let heap: Vec<Value>;
+            let argv: &[Value] = if args.len() <= small.len() {
+                for (slot, r) in small.iter_mut().zip(args.iter()) {
+                    *slot = reg!(r).clone();
+                }
+                &small[..args.len()]
+            } else {
+                heap = args.iter().map(|r| reg!(r).clone()).collect();
+                &heap
+            };
             let v = match b.kind() {
-                BuiltinKind::Pure => tri!(builtins::call_pure(b, &argv)),
-                BuiltinKind::Db => tri!(crate::db::call(core, b, &argv)),
-                BuiltinKind::Input => tri!(input_builtin(core, b, &argv)),
+                BuiltinKind::Pure => tri!(builtins::call_pure(b, argv)),
+                BuiltinKind::Db => tri!(crate::db::call(core, b, argv)),
+                BuiltinKind::Input => tri!(input_builtin(core, b, argv)),
             };
             match &v {
                 Value::List(l) => tri!(check_list_len(core, l.len(), b.id())),
