@@ -1649,13 +1649,14 @@ fn exec_cold(core: &mut Core, fr: &mut [Value], ins: &Instr) -> VmResult<()> {
                 reg!(map).clone()
             };
             if let Value::Map(rc) = &mut m {
-                if rc.get(&k).is_none() && rc.len() as i64 >= core.limits.max_map_size as i64 {
+                // One hash of the key for the size check and the insert.
+                let max = usize::try_from(core.limits.max_map_size).unwrap_or(0);
+                if !Rc::make_mut(rc).insert_within(k, v, max) {
                     fail!(limit_err(
                         ErrorCode::InvalidInstruction,
                         "MAP_SET exceeded maxMapSize".into()
                     ));
                 }
-                Rc::make_mut(rc).insert(k, v);
             }
             tri!(check_depth(core, &m, "MAP_SET"));
             set!(dst, m);

@@ -120,9 +120,33 @@ pub(super) fn trim(args: &[Value]) -> VmResult<Value> {
 /// `str.fromInt@1`: decimal text.
 pub(super) fn from_int(args: &[Value]) -> VmResult<Value> {
     match args {
+        [Value::Int(Int::Small(n))] => Ok(Value::str(small_decimal(*n))),
         [Value::Int(n)] => Ok(Value::str(n.to_string())),
         _ => err(ErrorCode::TypeMismatch, "str.fromInt/v1 expects (Int)"),
     }
+}
+
+/// Decimal text of an `i64`, written straight into a string of exact
+/// capacity (the same text as `Display`, without the formatting machinery).
+fn small_decimal(n: i64) -> String {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    let digits = &buf[i..];
+    let mut s = String::with_capacity(digits.len() + usize::from(n < 0));
+    if n < 0 {
+        s.push('-');
+    }
+    s.push_str(std::str::from_utf8(digits).expect("ASCII digits"));
+    s
 }
 
 /// `str.toInt@1`: `^-?[0-9]+$` parsed as an Int, anything else gives unit.
@@ -415,6 +439,34 @@ mod tests {
         );
         // conformance: str.fromInt(str.toInt("42")) = "42"
         assert_eq!(from_int(&[ti("42")]).unwrap(), s("42"));
+    }
+
+    #[test]
+    fn small_decimal_matches_display() {
+        for n in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            99,
+            100,
+            123_456,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            assert_eq!(small_decimal(n), n.to_string());
+            assert_eq!(from_int(&[i(n)]).unwrap(), s(&n.to_string()));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn small_decimal_matches_display_on_random_ints(n in proptest::num::i64::ANY) {
+            proptest::prop_assert_eq!(small_decimal(n), n.to_string());
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod show;
 pub use order::cmp_utf16;
 
 use crate::num::{Fixed, Int, Rational};
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
@@ -233,13 +234,69 @@ impl List {
     }
 }
 
+/// The hasher of the map table: SipHash-1-3 with fixed (zero) keys, so the
+/// table is deterministic. It only finds keys; the table's own order is
+/// never observed (see [`Map`]).
+type TableHasher = std::hash::BuildHasherDefault<std::hash::DefaultHasher>;
+
+/// The entries of a map in insertion order (with swap-removal), hashed.
+/// `Value`'s equality is the value order's equality (`order.rs`) and its
+/// `Hash` is derived from the same structure, so lookups agree with the order.
+type MapTable = indexmap::IndexMap<Value, Value, TableHasher>;
+
 /// A map value (keys in [`Value`] order) with its cached nesting depth and size.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+///
+/// The entries live in a hash table (lookups and updates hash once, with no
+/// key comparisons along a search path). The observable order, ascending
+/// keys, is materialised only when the entries are read in order
+/// ([`Map::entries`]): the positions of the table's entries in key order are
+/// cached until the next change of the key set. After appends the cached
+/// positions are kept as a sorted prefix, so reading again sorts only the
+/// new keys and merges them in.
+#[derive(Clone, Default)]
 pub struct Map {
-    entries: BTreeMap<Value, Value>,
+    table: MapTable,
+    /// Positions in `table` in ascending key order, while valid.
+    order: OnceCell<Box<[usize]>>,
+    /// Positions `0..sorted.len()` of `table` in ascending key order (the
+    /// entries that were there at the last ordered read, fixed up after
+    /// removals when that was cheap), or empty.
+    sorted: Vec<usize>,
     depth: Depth,
     /// Sum of the keys' and values' [`Value::size`].
     size: u64,
+}
+
+impl PartialEq for Map {
+    fn eq(&self, other: &Map) -> bool {
+        // Same key set with equal values (independent of the table order).
+        self.table == other.table
+    }
+}
+
+impl Eq for Map {}
+
+impl std::hash::Hash for Map {
+    /// Independent of the table order, as equality is: the entries' hashes
+    /// are summed.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        use std::hash::BuildHasher;
+        let sum = self.table.iter().fold(0u64, |acc, e| {
+            acc.wrapping_add(TableHasher::default().hash_one(e))
+        });
+        self.table.len().hash(state);
+        sum.hash(state);
+    }
+}
+
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("entries", &self.entries())
+            .field("depth", &self.depth)
+            .field("size", &self.size)
+            .finish()
+    }
 }
 
 impl Map {
@@ -249,43 +306,92 @@ impl Map {
     }
 
     /// The entries in ascending key order.
-    pub fn entries(&self) -> &BTreeMap<Value, Value> {
-        &self.entries
+    ///
+    /// The first call after the key set changed sorts the keys (only those
+    /// added since the last call, when nothing was removed in between).
+    pub fn entries(&self) -> Entries<'_> {
+        let order = self.order.get_or_init(|| self.sorted_positions());
+        Entries {
+            table: &self.table,
+            order,
+        }
     }
 
     /// Number of entries.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.table.len()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.table.is_empty()
     }
 
     /// Looks a key up.
+    #[inline]
     pub fn get(&self, k: &Value) -> Option<&Value> {
-        self.entries.get(k)
+        self.table.get(k)
     }
 
     /// Inserts or replaces.
     pub fn insert(&mut self, k: Value, v: Value) {
+        self.insert_within(k, v, usize::MAX);
+    }
+
+    /// Inserts or replaces, unless `k` is new and the map already has
+    /// `max_len` entries: then nothing changes and the answer is false.
+    /// Hashes `k` once (`MAP_SET` with its `maxMapSize` check).
+    pub fn insert_within(&mut self, k: Value, v: Value, max_len: usize) -> bool {
+        use indexmap::map::Entry;
         let kd = k.depth();
         let (ks, vs) = (k.size(), v.size());
-        self.depth.add(kd.max(v.depth()));
-        // An existing (equal, so equally sized) key is kept.
-        self.size = self.size.wrapping_add(ks).wrapping_add(vs);
-        if let Some(old) = self.entries.insert(k, v) {
-            self.size = self.size.wrapping_sub(ks).wrapping_sub(old.size());
-            if self.depth.remove(kd.max(old.depth())) {
-                self.recompute();
+        let vd = v.depth();
+        match self.table.entry(k) {
+            // Replaced in place (an existing, equal, so equally sized key is
+            // kept): positions are unchanged, so is the order.
+            Entry::Occupied(mut e) => {
+                let old = e.insert(v);
+                self.depth.add(kd.max(vd));
+                self.size = self.size.wrapping_add(vs).wrapping_sub(old.size());
+                if self.depth.remove(kd.max(old.depth())) {
+                    self.recompute();
+                }
+            }
+            Entry::Vacant(e) => {
+                if e.index() >= max_len {
+                    return false;
+                }
+                e.insert(v);
+                self.depth.add(kd.max(vd));
+                self.size = self.size.wrapping_add(ks).wrapping_add(vs);
+                // Appended: the old order stays valid as a sorted prefix.
+                if let Some(order) = self.order.take() {
+                    self.sorted = order.into_vec();
+                }
             }
         }
+        true
     }
 
     /// Removes a key.
     pub fn remove(&mut self, k: &Value) -> Option<Value> {
-        let old = self.entries.remove(k)?;
+        let (i, k, old) = self.table.swap_remove_full(k)?;
+        // The entry that was last (position `last`) now sits at `i`.
+        let last = self.table.len();
+        if let Some(order) = self.order.take() {
+            // One linear pass (no key comparisons) keeps the order, as
+            // reading it would cost as much.
+            let mut order = order.into_vec();
+            order.retain(|&p| p != i);
+            if let Some(p) = order.iter_mut().find(|p| **p == last) {
+                *p = i;
+            }
+            self.sorted = order;
+        } else if i < self.sorted.len() {
+            // The moved entry is unsorted, or the prefix lost an entry.
+            self.sorted = Vec::new();
+        }
         self.size = self.size.wrapping_sub(k.size()).wrapping_sub(old.size());
         if self.depth.remove(k.depth().max(old.depth())) {
             self.recompute();
@@ -293,8 +399,35 @@ impl Map {
         Some(old)
     }
 
+    /// The positions of `table` in ascending key order: the sorted prefix
+    /// `self.sorted` merged with the sorted rest.
+    fn sorted_positions(&self) -> Box<[usize]> {
+        let table = &self.table;
+        let key = |p: usize| table.get_index(p).expect("position in table").0;
+        let (n, m) = (table.len(), self.sorted.len());
+        debug_assert!(m <= n, "sorted prefix longer than the table");
+        let m = m.min(n);
+        let mut rest: Vec<usize> = (m..n).collect();
+        // Keys are distinct, so an unstable sort is deterministic.
+        rest.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+        if m == 0 {
+            return rest.into_boxed_slice();
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut prefix = &self.sorted[..m];
+        for p in rest {
+            let kp = key(p);
+            let at = prefix.partition_point(|&q| key(q) < kp);
+            out.extend_from_slice(&prefix[..at]);
+            out.push(p);
+            prefix = &prefix[at..];
+        }
+        out.extend_from_slice(prefix);
+        out.into_boxed_slice()
+    }
+
     fn recompute(&mut self) {
-        self.depth = Depth::of(self.entries.iter().map(|(k, v)| k.depth().max(v.depth())));
+        self.depth = Depth::of(self.table.iter().map(|(k, v)| k.depth().max(v.depth())));
     }
 
     /// Depth of the map value itself.
@@ -307,6 +440,99 @@ impl Map {
         NODE_SIZE.wrapping_add(self.size)
     }
 }
+
+/// The entries of a [`Map`] in ascending key order (see [`Map::entries`]).
+#[derive(Clone, Copy)]
+pub struct Entries<'a> {
+    table: &'a MapTable,
+    order: &'a [usize],
+}
+
+impl<'a> Entries<'a> {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The entries in ascending key order.
+    pub fn iter(&self) -> EntriesIter<'a> {
+        EntriesIter {
+            table: self.table,
+            order: self.order.iter(),
+        }
+    }
+
+    /// The keys in ascending order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &'a Value> + ExactSizeIterator + 'a {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// The values in ascending key order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &'a Value> + ExactSizeIterator + 'a {
+        self.iter().map(|(_, v)| v)
+    }
+}
+
+impl fmt::Debug for Entries<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for Entries<'a> {
+    type Item = (&'a Value, &'a Value);
+    type IntoIter = EntriesIter<'a>;
+    fn into_iter(self) -> EntriesIter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &Entries<'a> {
+    type Item = (&'a Value, &'a Value);
+    type IntoIter = EntriesIter<'a>;
+    fn into_iter(self) -> EntriesIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over a map's entries in ascending key order.
+#[derive(Clone)]
+pub struct EntriesIter<'a> {
+    table: &'a MapTable,
+    order: std::slice::Iter<'a, usize>,
+}
+
+impl<'a> EntriesIter<'a> {
+    fn at(&self, p: usize) -> (&'a Value, &'a Value) {
+        self.table.get_index(p).expect("position in table")
+    }
+}
+
+impl<'a> Iterator for EntriesIter<'a> {
+    type Item = (&'a Value, &'a Value);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let p = *self.order.next()?;
+        Some(self.at(p))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.order.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for EntriesIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let p = *self.order.next_back()?;
+        Some(self.at(p))
+    }
+}
+
+impl ExactSizeIterator for EntriesIter<'_> {}
 
 impl FromIterator<(Value, Value)> for Map {
     fn from_iter<I: IntoIterator<Item = (Value, Value)>>(iter: I) -> Map {
@@ -691,8 +917,12 @@ impl Value {
 }
 
 #[cfg(test)]
+// A `Map` key's only interior mutability is its order cache, which never
+// changes its equality, hash or order.
+#[allow(clippy::mutable_key_type)]
 mod tests {
     use super::*;
+    use crate::num::Rational;
 
     #[test]
     fn value_is_two_words() {
@@ -715,5 +945,179 @@ mod tests {
         r.remove("a");
         assert_eq!(r.depth(), 1);
         assert_eq!(Value::some(Value::list(vec![])).depth(), 2);
+    }
+
+    use proptest::prelude::*;
+
+    /// Characters around the places where byte order and UTF-16 order part.
+    fn arb_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            prop::char::range('a', 'd'),
+            prop::char::range('\u{7f}', '\u{81}'),
+            prop::char::range('\u{d7fe}', '\u{d7ff}'),
+            prop::char::range('\u{e000}', '\u{e001}'),
+            prop::char::range('\u{fffe}', '\u{ffff}'),
+            prop::char::range('\u{10000}', '\u{10001}'),
+            prop::char::range('\u{10fffe}', '\u{10ffff}'),
+        ]
+    }
+
+    fn arb_key() -> impl Strategy<Value = Value> {
+        let text = prop::collection::vec(arb_char(), 0..4).prop_map(String::from_iter);
+        let big = |n: i64| Int::parse_strict(&format!("{n}00000000000000000000")).unwrap();
+        let leaf = prop_oneof![
+            text.prop_map(Value::str),
+            (-3i64..3).prop_map(Value::int),
+            (-2i64..2).prop_map(move |n| Value::Int(big(n))),
+            ((-3i64..3), (-1i32..2)).prop_map(|(v, s)| Value::fixed(Int::from(v), s)),
+            ((-2i64..3), (-2i64..3))
+                .prop_map(|(n, d)| Value::rational(Rational::new(Int::from(n), Int::from(d)))),
+            Just(Value::Unit),
+            any::<bool>().prop_map(Value::Bool),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::list),
+                prop::collection::vec((inner.clone(), inner), 0..3)
+                    .prop_map(|es| Value::map(es.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(Value, i64),
+        Remove(Value),
+        Read,
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (arb_key(), any::<i64>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            3 => arb_key().prop_map(Op::Remove),
+            1 => Just(Op::Read),
+        ]
+    }
+
+    /// The map must behave as a `BTreeMap` under the value order does.
+    fn check_against(m: &Map, reference: &BTreeMap<Value, Value>) {
+        use std::hash::BuildHasher;
+        assert_eq!(m.len(), reference.len());
+        let got: Vec<(&Value, &Value)> = m.entries().iter().collect();
+        let want: Vec<(&Value, &Value)> = reference.iter().collect();
+        assert_eq!(got, want);
+        let back: Vec<(&Value, &Value)> = m.entries().iter().rev().collect();
+        assert_eq!(back, want.iter().rev().copied().collect::<Vec<_>>());
+        for (k, v) in reference {
+            assert_eq!(m.get(k), Some(v));
+        }
+        let rebuilt: Map = reference
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(&rebuilt, m);
+        assert_eq!(
+            Value::map(rebuilt.clone()).cmp(&Value::map(m.clone())),
+            std::cmp::Ordering::Equal
+        );
+        let h = |x: &Map| TableHasher::default().hash_one(x);
+        assert_eq!(h(&rebuilt), h(m));
+        assert_eq!(m.size(), rebuilt.size());
+        assert_eq!(m.depth(), rebuilt.depth());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Hash lookups and the lazily sorted order agree with a `BTreeMap`
+        /// (the straightforward ordered map) on random keys of every kind,
+        /// strings with characters around U+E000 and above the BMP included,
+        /// through inserts, removals and reads in any interleaving.
+        #[test]
+        fn map_agrees_with_ordered_map(ops in prop::collection::vec(arb_op(), 0..60)) {
+            use std::hash::BuildHasher;
+            let mut m = Map::new();
+            let mut reference = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        m.insert(k.clone(), Value::int(v));
+                        reference.insert(k, Value::int(v));
+                    }
+                    Op::Remove(k) => {
+                        prop_assert_eq!(m.remove(&k), reference.remove(&k));
+                    }
+                    Op::Read => check_against(&m, &reference),
+                }
+                for (k, v) in &reference {
+                    prop_assert_eq!(m.get(k), Some(v));
+                }
+            }
+            check_against(&m, &reference);
+            let _ = TableHasher::default().hash_one(&m);
+        }
+
+        /// Equal keys hash alike and unequal keys compare unequal: the
+        /// table's equality is the value order's.
+        #[test]
+        fn key_equality_is_order_equality(a in arb_key(), b in arb_key()) {
+            use std::hash::BuildHasher;
+            let eq = a.cmp(&b) == std::cmp::Ordering::Equal;
+            prop_assert_eq!(eq, a == b);
+            if eq {
+                prop_assert_eq!(
+                    TableHasher::default().hash_one(&a),
+                    TableHasher::default().hash_one(&b)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn insert_within_stops_only_new_keys_at_the_limit() {
+        let mut m = Map::new();
+        assert!(m.insert_within(Value::int(1i64), Value::Unit, 2));
+        assert!(m.insert_within(Value::int(2i64), Value::Unit, 2));
+        let before = m.clone();
+        assert!(!m.insert_within(Value::int(3i64), Value::Unit, 2));
+        assert_eq!(m, before);
+        assert_eq!(m.size(), before.size());
+        assert!(m.insert_within(Value::int(2i64), Value::str("x"), 2));
+        assert_eq!(m.get(&Value::int(2i64)), Some(&Value::str("x")));
+        assert_eq!(m.size(), NODE_SIZE + 4 * NODE_SIZE + 1);
+        assert!(!Map::new().insert_within(Value::Unit, Value::Unit, 0));
+    }
+
+    #[test]
+    fn map_order_survives_appends_and_removals() {
+        let mut m = Map::new();
+        let mut reference = BTreeMap::new();
+        for i in 0..200i64 {
+            let k = Value::str(format!("k{i}"));
+            m.insert(k.clone(), Value::int(i));
+            reference.insert(k, Value::int(i));
+            if i % 7 == 0 {
+                check_against(&m, &reference);
+            }
+            if i % 5 == 0 {
+                let k = Value::str(format!("k{}", i / 2));
+                assert_eq!(m.remove(&k), reference.remove(&k));
+            }
+        }
+        check_against(&m, &reference);
+        // Replacing a value keeps the order and the cached positions.
+        m.insert(Value::str("k1"), Value::Unit);
+        reference.insert(Value::str("k1"), Value::Unit);
+        check_against(&m, &reference);
+        // Remove after a read (fixed up in place), then remove the last entry.
+        let last = m.entries().keys().next_back().cloned().unwrap();
+        for k in [Value::str("k3"), last] {
+            assert_eq!(m.remove(&k), reference.remove(&k));
+            check_against(&m, &reference);
+        }
+        assert_eq!(
+            format!("{:?}", Map::from_iter([(Value::int(2i64), Value::Unit), (Value::int(1i64), Value::Unit)])),
+            "Map { entries: {Int(1): Unit, Int(2): Unit}, depth: Depth { max: 0, at_max: 2 }, size: 64 }"
+        );
     }
 }

@@ -175,6 +175,33 @@ mod tests {
         assert_eq!(cmp_utf16("p10", "p2"), Ordering::Less);
     }
 
+    /// Characters around the places where byte order and UTF-16 order part.
+    fn arb_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let c = prop_oneof![
+            prop::char::range('a', 'c'),
+            prop::char::range('\u{7f}', '\u{80}'),
+            prop::char::range('\u{d7ff}', '\u{d7ff}'),
+            prop::char::range('\u{e000}', '\u{e001}'),
+            prop::char::range('\u{fffe}', '\u{ffff}'),
+            prop::char::range('\u{10000}', '\u{10001}'),
+            prop::char::range('\u{10ffff}', '\u{10ffff}'),
+        ];
+        prop::collection::vec(c, 0..20).prop_map(String::from_iter)
+    }
+
+    proptest::proptest! {
+        /// The byte-wise fast path agrees with comparing UTF-16 code units.
+        #[test]
+        fn cmp_utf16_agrees_with_utf16_code_units(a in arb_text(), b in arb_text()) {
+            let want = a.encode_utf16().cmp(b.encode_utf16());
+            proptest::prop_assert_eq!(cmp_utf16(&a, &b), want);
+            proptest::prop_assert_eq!(cmp_utf16(&b, &a), want.reverse());
+            let ab = format!("{a}{b}");
+            proptest::prop_assert_eq!(cmp_utf16(&ab, &a), ab.encode_utf16().cmp(a.encode_utf16()));
+        }
+    }
+
     #[test]
     fn numbers_compare_by_value_across_kinds() {
         assert!(Value::int(1000i64) > fx(1, 2));
