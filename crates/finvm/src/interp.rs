@@ -765,8 +765,10 @@ fn run_scalar<const TRACE: bool>(
     // With `TRACE`: the steps not yet in `core.trace` (a run of consecutive
     // pcs of the current function, written out before the frame changes
     // and on exit) and how many more steps the trace may take.
+    // The pending run is `run_start..run_next` (pcs do not wrap: code is
+    // far shorter than 2^32 instructions).
     let mut run_start = 0u32;
-    let mut run_len = 0u32;
+    let mut run_next = 0u32;
     let mut trace_room = if TRACE {
         (core.limits.max_trace_events.max(0) as usize).saturating_sub(core.trace.len())
     } else {
@@ -775,8 +777,9 @@ fn run_scalar<const TRACE: bool>(
     /// Writes the pending run into the trace.
     macro_rules! flush {
         () => {
-            if TRACE && run_len > 0 {
-                trace_run(core, p.frame.func, run_start, run_len, &mut trace_room);
+            if TRACE && run_next != run_start {
+                let len = run_next.wrapping_sub(run_start);
+                trace_run(core, p.frame.func, run_start, len, &mut trace_room);
             }
         };
     }
@@ -785,12 +788,12 @@ fn run_scalar<const TRACE: bool>(
         ($pc:expr) => {
             if TRACE {
                 let at: u32 = $pc;
-                if run_start.wrapping_add(run_len) == at && run_len < u32::MAX {
-                    run_len += 1;
+                if at == run_next {
+                    run_next = at.wrapping_add(1);
                 } else {
                     flush!();
                     run_start = at;
-                    run_len = 1;
+                    run_next = at.wrapping_add(1);
                 }
             }
         };
@@ -1063,7 +1066,7 @@ fn run_scalar<const TRACE: bool>(
                 };
                 p.call_stack.push(caller);
                 flush!();
-                run_len = 0;
+                run_start = run_next;
                 p.frame = Frame {
                     func: *f,
                     pc: 0,
@@ -1089,7 +1092,7 @@ fn run_scalar<const TRACE: bool>(
                 rec!(at);
                 fuel -= 1;
                 flush!();
-                run_len = 0;
+                run_start = run_next;
                 let ret = p.frame.ret;
                 if fresh {
                     discard_scalars(&mut p.regs, p.frame.base as usize);

@@ -341,18 +341,38 @@ impl Trace {
 
     /// Records `count` steps at consecutive pcs from `pc`: what `count`
     /// calls of [`Trace::push`] record.
+    #[inline]
     pub fn push_run(&mut self, func: u32, pc: u32, count: u32) {
         if count == 0 {
             return;
         }
         self.len += count as usize;
-        if let Some(r) = self.runs.last_mut() {
-            if r.repeat == 1 && r.func == func && r.pc.wrapping_add(r.count) == pc {
+        let new = TraceRun {
+            func,
+            pc,
+            count,
+            repeat: 1,
+        };
+        match self.runs.as_mut_slice() {
+            // A loop body again: `[.., A×r, A]` + `A` is `[.., A×(r+1), A]`
+            // (the run before the last takes the last's repeat, and the
+            // new run is the new last).
+            [.., before, last]
+                if last.repeat == 1
+                    && last.same_path(&new)
+                    && before.same_path(&new)
+                    && before.repeat < u32::MAX =>
+            {
+                before.repeat += 1;
+                return;
+            }
+            [.., r] if r.repeat == 1 && r.func == func && r.pc.wrapping_add(r.count) == pc => {
                 if let Some(n) = r.count.checked_add(count) {
                     r.count = n;
                     return;
                 }
             }
+            _ => {}
         }
         self.start_run(func, pc, count);
     }
