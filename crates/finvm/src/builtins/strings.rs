@@ -126,27 +126,10 @@ pub(super) fn from_int(args: &[Value]) -> VmResult<Value> {
     }
 }
 
-/// Decimal text of an `i64`, written straight into a string of exact
-/// capacity (the same text as `Display`, without the formatting machinery).
+/// Decimal text of an `i64` (the same text as `Display`, without the
+/// formatting machinery).
 fn small_decimal(n: i64) -> String {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut m = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    let digits = &buf[i..];
-    let mut s = String::with_capacity(digits.len() + usize::from(n < 0));
-    if n < 0 {
-        s.push('-');
-    }
-    s.push_str(std::str::from_utf8(digits).expect("ASCII digits"));
-    s
+    itoa::Buffer::new().format(n).to_owned()
 }
 
 /// `str.toInt@1`: `^-?[0-9]+$` parsed as an Int, anything else gives unit.

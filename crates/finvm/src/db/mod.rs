@@ -149,23 +149,11 @@ fn write_table<'d>(
 
 /// `"rec" ++ show nextId` (without going through `format!`).
 fn row_id(n: i32) -> Str {
-    let mut digits = [0u8; 10];
-    let mut k = digits.len();
-    let mut m = n.unsigned_abs();
-    loop {
-        k -= 1;
-        digits[k] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    let mut id = String::with_capacity(3 + 1 + digits.len() - k);
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut id = String::with_capacity(3 + digits.len());
     id.push_str("rec");
-    if n < 0 {
-        id.push('-');
-    }
-    id.extend(digits[k..].iter().map(|&d| d as char));
+    id.push_str(digits);
     Str::new(id)
 }
 

@@ -20,7 +20,7 @@ pub fn canonical_into(v: &Value, out: &mut String) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(Int::Small(n)) => {
             out.push_str("int:");
-            push_i64(*n, out);
+            out.push_str(itoa::Buffer::new().format(*n));
         }
         Value::Int(i) => {
             let _ = write!(out, "int:{i}");
@@ -138,26 +138,6 @@ pub fn canonical_into(v: &Value, out: &mut String) {
         Value::Effect(t) => tagged(out, "effect:", &t.tag, &t.value),
         Value::Proof(t) => tagged(out, "proof:", &t.tag, &t.value),
     }
-}
-
-/// Appends `n` in decimal, as `{n}` formats it (without going through
-/// `fmt`, which dominates the canonical text of integer-heavy values).
-fn push_i64(n: i64, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut k = digits.len();
-    let mut m = n.unsigned_abs();
-    loop {
-        k -= 1;
-        digits[k] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.push('-');
-    }
-    out.push_str(std::str::from_utf8(&digits[k..]).expect("ASCII digits"));
 }
 
 /// `<prefix><tag>(<canon v>)`.
