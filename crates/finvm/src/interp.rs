@@ -563,9 +563,10 @@ fn exec_fast<const TRACE: bool>(
                 put_bool(reg_mut!(dst), b);
             }
             Instr::Jump { target } => pc = *target,
-            Instr::JumpLabel { target } => {
+            Instr::JumpLabel { target } | Instr::LoopBack { target, .. } => {
                 // The LABEL at the target is a no-op step: run it now if the
-                // budget allows (it cannot fail), else land on it.
+                // budget allows (it cannot fail), else land on it (a loop's
+                // condition then runs as the fused instruction it is).
                 if fuel > 0 {
                     fuel -= 1;
                     if TRACE {
@@ -681,7 +682,8 @@ pub(crate) fn scalar_register_bound(code: &[Instr]) -> u32 {
             | Instr::Gte { dst, a, b }
             | Instr::Eq { dst, a, b }
             | Instr::Neq { dst, a, b }
-            | Instr::CmpJump { dst, a, b, .. } => [dst, a, b].into_iter().for_each(&mut see),
+            | Instr::CmpJump { dst, a, b, .. }
+            | Instr::LoopBack { dst, a, b, .. } => [dst, a, b].into_iter().for_each(&mut see),
             Instr::JumpIf { cond, .. } | Instr::JumpIfFalse { cond, .. } => see(cond),
             Instr::ListGet { dst, list, idx } => [dst, list, idx].into_iter().for_each(&mut see),
             Instr::ListAppend { dst, list, val } => [dst, list, val].into_iter().for_each(&mut see),
@@ -711,6 +713,7 @@ fn scalar_candidate(ins: &Instr) -> bool {
             | Instr::Neq { .. }
             | Instr::Jump { .. }
             | Instr::JumpLabel { .. }
+            | Instr::LoopBack { .. }
             | Instr::CmpJump { .. }
             | Instr::JumpIf { .. }
             | Instr::JumpIfFalse { .. }
@@ -945,7 +948,27 @@ fn run_scalar<const TRACE: bool>(
             Instr::Eq { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Eq),
             Instr::Neq { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Neq),
             Instr::Jump { target } => pc = *target,
-            Instr::JumpLabel { target } => {
+            Instr::LoopBack {
+                target,
+                cmp,
+                dst,
+                a,
+                b,
+                exit,
+                on,
+            } if fuel >= 4 => {
+                // JUMP, LABEL, the comparison and its branch.
+                let r = compare!(*cmp, a, b);
+                put_bool!(dst, r);
+                rec!(pc);
+                rec!(*target);
+                rec!(*target + 1);
+                rec!(*target + 2);
+                fuel -= 4;
+                pc = if r == *on { *exit } else { *target + 3 };
+                continue;
+            }
+            Instr::JumpLabel { target } | Instr::LoopBack { target, .. } => {
                 // JUMP, then the LABEL at the target when the budget allows.
                 if fuel >= 2 {
                     rec!(pc);

@@ -553,6 +553,19 @@ pub enum Instr {
     JumpLabel {
         target: u32,
     },
+    /// Superinstruction: a loop's back edge, `JUMP` to a `LABEL` followed by
+    /// a fused compare-and-branch ([`Instr::CmpJump`]): the four steps in one
+    /// dispatch when the budget allows four and the operands are small ints
+    /// (else it runs as [`Instr::JumpLabel`]).
+    LoopBack {
+        target: u32,
+        cmp: CmpOp,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+        exit: u32,
+        on: bool,
+    },
     /// A process or distribution opcode, executed by the process layer from
     /// its raw operands.
     Proc {

@@ -225,6 +225,31 @@ fn fuse_superinstructions(code: &mut [Instr], raw: &[RawInstr]) {
             code[pc] = f;
         }
     }
+    // Back edges onto a fused loop condition (the condition stays in place
+    // for the loop's first entry and for a budget too small for four steps).
+    for pc in 0..code.len() {
+        if let Instr::JumpLabel { target } = code[pc] {
+            if let Some(&Instr::CmpJump {
+                cmp,
+                dst,
+                a,
+                b,
+                target: exit,
+                on,
+            }) = code.get(target as usize + 1)
+            {
+                code[pc] = Instr::LoopBack {
+                    target,
+                    cmp,
+                    dst,
+                    a,
+                    b,
+                    exit,
+                    on,
+                };
+            }
+        }
+    }
 }
 
 fn program_digest(
