@@ -949,18 +949,7 @@ mod tests {
 
     use proptest::prelude::*;
 
-    /// Characters around the places where byte order and UTF-16 order part.
-    fn arb_char() -> impl Strategy<Value = char> {
-        prop_oneof![
-            prop::char::range('a', 'd'),
-            prop::char::range('\u{7f}', '\u{81}'),
-            prop::char::range('\u{d7fe}', '\u{d7ff}'),
-            prop::char::range('\u{e000}', '\u{e001}'),
-            prop::char::range('\u{fffe}', '\u{ffff}'),
-            prop::char::range('\u{10000}', '\u{10001}'),
-            prop::char::range('\u{10fffe}', '\u{10ffff}'),
-        ]
-    }
+    use super::order::tests::arb_edge_char as arb_char;
 
     fn arb_key() -> impl Strategy<Value = Value> {
         let text = prop::collection::vec(arb_char(), 0..4).prop_map(String::from_iter);

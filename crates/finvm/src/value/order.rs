@@ -153,7 +153,7 @@ impl Ord for Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::num::{Int, Rational};
 
@@ -175,19 +175,24 @@ mod tests {
         assert_eq!(cmp_utf16("p10", "p2"), Ordering::Less);
     }
 
-    /// Characters around the places where byte order and UTF-16 order part.
-    fn arb_text() -> impl proptest::strategy::Strategy<Value = String> {
+    /// Characters around the places where byte order and UTF-16 order part
+    /// (also used by the map tests in `value`).
+    pub(crate) fn arb_edge_char() -> impl proptest::strategy::Strategy<Value = char> {
         use proptest::prelude::*;
-        let c = prop_oneof![
-            prop::char::range('a', 'c'),
-            prop::char::range('\u{7f}', '\u{80}'),
-            prop::char::range('\u{d7ff}', '\u{d7ff}'),
+        prop_oneof![
+            prop::char::range('a', 'd'),
+            prop::char::range('\u{7f}', '\u{81}'),
+            prop::char::range('\u{d7fe}', '\u{d7ff}'),
             prop::char::range('\u{e000}', '\u{e001}'),
             prop::char::range('\u{fffe}', '\u{ffff}'),
             prop::char::range('\u{10000}', '\u{10001}'),
-            prop::char::range('\u{10ffff}', '\u{10ffff}'),
-        ];
-        prop::collection::vec(c, 0..20).prop_map(String::from_iter)
+            prop::char::range('\u{10fffe}', '\u{10ffff}'),
+        ]
+    }
+
+    fn arb_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop::collection::vec(arb_edge_char(), 0..20).prop_map(String::from_iter)
     }
 
     proptest::proptest! {
