@@ -325,18 +325,7 @@ impl Trace {
     /// Records a step.
     #[inline]
     pub fn push(&mut self, func: u32, pc: u32) {
-        self.len += 1;
-        if let Some(r) = self.runs.last_mut() {
-            if r.repeat == 1
-                && r.func == func
-                && r.pc.wrapping_add(r.count) == pc
-                && r.count < u32::MAX
-            {
-                r.count += 1;
-                return;
-            }
-        }
-        self.start_run(func, pc, 1);
+        self.push_run(func, pc, 1);
     }
 
     /// Records `count` steps at consecutive pcs from `pc`: what `count`

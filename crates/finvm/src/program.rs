@@ -630,12 +630,6 @@ impl std::ops::Deref for Code {
     }
 }
 
-impl From<Vec<Instr>> for Code {
-    fn from(instrs: Vec<Instr>) -> Code {
-        Code::new(instrs)
-    }
-}
-
 /// An executable function.
 #[derive(Clone, Debug)]
 pub struct Function {
