@@ -373,6 +373,64 @@ fn discard_scalars(regs: &mut Vec<Value>, len: usize) {
     }
 }
 
+/// Overwrites a register holding a scalar with the scalar `v`; false (and
+/// nothing written) when it holds a heap value. Out of line: inlined, its
+/// test of three kinds would be merged with the caller's test of one, and
+/// every store would decode the niche-packed tag first.
+#[cold]
+#[inline(never)]
+fn overwrite_scalar(slot: &mut Value, v: Value) -> bool {
+    if is_inline(slot) {
+        std::mem::forget(std::mem::replace(slot, v));
+        true
+    } else {
+        false
+    }
+}
+
+/// `EQ`/`NEQ` of two booleans for the scalar loop's fused comparisons
+/// (`None`: not two booleans, or an ordering comparison). Out of line, so
+/// that the test for two small ints before it stays one tag test each.
+#[cold]
+#[inline(never)]
+fn compare_bools(cmp: CmpOp, a: &Value, b: &Value) -> Option<bool> {
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) if cmp.is_equality() => Some(cmp.holds(x.cmp(y))),
+        _ => None,
+    }
+}
+
+/// A copy of a scalar register value (no drop glue, unlike a `Value` held
+/// across a frame switch).
+#[derive(Clone, Copy)]
+enum Scalar {
+    Int(i64),
+    Bool(bool),
+    Unit,
+}
+
+impl Scalar {
+    #[inline(always)]
+    fn of(v: &Value) -> Option<Scalar> {
+        match v {
+            Value::Int(Int::Small(x)) => Some(Scalar::Int(*x)),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            Value::Unit => Some(Scalar::Unit),
+            _ => None,
+        }
+    }
+
+    /// Stores it into a register, field by field (no 16-byte temporary).
+    #[inline(always)]
+    fn store(self, slot: &mut Value) {
+        match self {
+            Scalar::Int(x) => put_small(slot, x),
+            Scalar::Bool(b) => put_bool(slot, b),
+            Scalar::Unit => put(slot, Value::Unit),
+        }
+    }
+}
+
 /// Stores a small integer into a register without a 16-byte temporary.
 #[inline(always)]
 fn put_small(slot: &mut Value, x: i64) {
@@ -529,10 +587,22 @@ fn exec_fast<const TRACE: bool>(
                 Value::Int(Int::Small(x)) => put_small(reg_mut!(dst), *x),
                 c => put(reg_mut!(dst), c.clone()),
             },
-            Instr::Add { dst, a, b } => {
+            Instr::Add { dst, a, b }
+            | Instr::ArithBack {
+                sub: false,
+                dst,
+                a,
+                b,
+            } => {
                 int_fast_or_general!(dst, a, b, checked_add, BinOp::Add, "ADD")
             }
-            Instr::Sub { dst, a, b } => {
+            Instr::Sub { dst, a, b }
+            | Instr::ArithBack {
+                sub: true,
+                dst,
+                a,
+                b,
+            } => {
                 int_fast_or_general!(dst, a, b, checked_sub, BinOp::Sub, "SUB")
             }
             Instr::Mul { dst, a, b } => {
@@ -683,11 +753,13 @@ pub(crate) fn scalar_register_bound(code: &[Instr]) -> u32 {
             | Instr::Eq { dst, a, b }
             | Instr::Neq { dst, a, b }
             | Instr::CmpJump { dst, a, b, .. }
-            | Instr::LoopBack { dst, a, b, .. } => [dst, a, b].into_iter().for_each(&mut see),
+            | Instr::LoopBack { dst, a, b, .. }
+            | Instr::ArithBack { dst, a, b, .. } => [dst, a, b].into_iter().for_each(&mut see),
             Instr::JumpIf { cond, .. } | Instr::JumpIfFalse { cond, .. } => see(cond),
             Instr::ListGet { dst, list, idx } => [dst, list, idx].into_iter().for_each(&mut see),
             Instr::ListAppend { dst, list, val } => [dst, list, val].into_iter().for_each(&mut see),
             Instr::Return { src } => see(src),
+            Instr::Call { args, .. } => args.iter().for_each(&mut see),
             _ => {}
         }
     }
@@ -714,6 +786,7 @@ fn scalar_candidate(ins: &Instr) -> bool {
             | Instr::Jump { .. }
             | Instr::JumpLabel { .. }
             | Instr::LoopBack { .. }
+            | Instr::ArithBack { .. }
             | Instr::CmpJump { .. }
             | Instr::JumpIf { .. }
             | Instr::JumpIfFalse { .. }
@@ -745,10 +818,15 @@ fn run_scalar<const TRACE: bool>(
     let mut fuel = *fuel_;
     // `p.frame` is kept current except for its pc, which is written back on exit.
     let mut fr: &mut [Value] = &mut p.regs[p.frame.base as usize..];
-    // Invariant of the loop: `fr.len() >= code.scalar_regs()`, checked
-    // here and wherever `code` and `fr` change (`CALL`, `RETURN`), so every
-    // register an instruction below names is in `fr`.
-    if fr.len() < code.scalar_regs() as usize {
+    // Invariants of the loop, checked here and wherever `code`, `fr` and
+    // `pc` change other than as `Code` guarantees (`CALL`, `RETURN`):
+    // `fr.len() >= code.scalar_regs()`, so every register an instruction
+    // below names is in `fr`; and `pc <= code.len()`, so `code.fetch(pc)`
+    // is in bounds (every pc a jump or fused instruction of `code` leads to
+    // is at most `code.len()`, or `scalar_regs` is `u32::MAX`; and an
+    // instruction at `pc < code.len()` that falls through leads to
+    // `pc + 1 <= code.len()`).
+    if fr.len() < code.scalar_regs() as usize || pc as usize > code.len() {
         return;
     }
     // The limits a scalar `CALL` checks (they do not change during a run).
@@ -858,39 +936,61 @@ fn run_scalar<const TRACE: bool>(
     macro_rules! put_bool {
         ($r:expr, $v:expr) => {{
             let v = $v;
-            match reg_mut!($r) {
-                Value::Bool(x) => *x = v,
-                slot @ (Value::Unit | Value::Int(Int::Small(_))) => {
-                    std::mem::forget(std::mem::replace(slot, Value::Bool(v)))
-                }
-                _ => break,
+            // One tag test in the common case (matching the three kinds in
+            // one `match` decodes the niche-packed tag first).
+            let slot = reg_mut!($r);
+            if let Value::Bool(x) = slot {
+                *x = v;
+            } else if !overwrite_scalar(slot, Value::Bool(v)) {
+                break;
             }
         }};
     }
     macro_rules! compare {
-        ($cmp:expr, $a:expr, $b:expr) => {
-            match (reg!($a), reg!($b)) {
-                (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) => match $cmp {
-                    CmpOp::Lt => x < y,
-                    CmpOp::Lte => x <= y,
-                    CmpOp::Gt => x > y,
-                    CmpOp::Gte => x >= y,
-                    CmpOp::Eq => x == y,
-                    CmpOp::Neq => x != y,
-                },
-                (Value::Bool(x), Value::Bool(y)) => match $cmp {
-                    CmpOp::Eq => x == y,
-                    CmpOp::Neq => x != y,
-                    _ => break,
-                },
-                _ => break,
+        ($cmp:expr, $a:expr, $b:expr) => {{
+            // Small ints first, with a tag test each.
+            let (a, b) = (reg!($a), reg!($b));
+            if let (Value::Int(Int::Small(x)), Value::Int(Int::Small(y))) = (a, b) {
+                $cmp.holds(x.cmp(y))
+            } else {
+                match compare_bools($cmp, a, b) {
+                    Some(r) => r,
+                    None => break,
+                }
             }
-        };
+        }};
     }
     /// Stores a scalar into a register that holds one.
     macro_rules! store {
         ($r:expr, $v:expr) => {
             std::mem::forget(std::mem::replace(scalar_slot!($r), $v))
+        };
+    }
+    /// Copies the scalar `$v` (a `&Value`) into register `$dst`, which must
+    /// hold one. Each kind is written field by field in its own arm: a
+    /// 16-byte `Value` assembled on the stack from two 8-byte stores and
+    /// read back whole stalls store forwarding (measured: a fifth of FIB's
+    /// time went to the copy of `LOAD_CONST` before this).
+    macro_rules! copy_scalar {
+        ($dst:expr, $v:expr) => {
+            match $v {
+                Value::Int(Int::Small(x)) => {
+                    let x = *x;
+                    match reg_mut!($dst) {
+                        Value::Int(Int::Small(old)) => *old = x,
+                        slot @ (Value::Unit | Value::Bool(_)) => {
+                            std::mem::forget(std::mem::replace(slot, Value::Int(Int::Small(x))))
+                        }
+                        _ => break,
+                    }
+                }
+                Value::Bool(b) => {
+                    let b = *b;
+                    put_bool!($dst, b);
+                }
+                Value::Unit => store!($dst, Value::Unit),
+                _ => break,
+            }
         };
     }
     /// `ADD`/`SUB`/`MUL` of two small ints that do not overflow.
@@ -915,27 +1015,63 @@ fn run_scalar<const TRACE: bool>(
             pc += 1;
         }};
     }
+    /// Runs the back edge `$ins` at `pc` when it is one and the budget
+    /// allows all its steps (`JUMP`, `LABEL`, and for a `LoopBack` the
+    /// comparison and its branch), then continues the loop; else does
+    /// nothing.
+    macro_rules! back_edge {
+        ($ins:expr) => {
+            match $ins {
+                Instr::LoopBack {
+                    target,
+                    cmp,
+                    dst,
+                    a,
+                    b,
+                    exit,
+                    on,
+                } if fuel >= 4 => {
+                    let r = compare!(*cmp, a, b);
+                    put_bool!(dst, r);
+                    rec!(pc);
+                    rec!(*target);
+                    rec!(*target + 1);
+                    rec!(*target + 2);
+                    fuel -= 4;
+                    pc = if r == *on { *exit } else { *target + 3 };
+                    continue;
+                }
+                Instr::JumpLabel { target } | Instr::LoopBack { target, .. } if fuel >= 2 => {
+                    rec!(pc);
+                    rec!(*target);
+                    fuel -= 2;
+                    pc = *target + 1;
+                    continue;
+                }
+                _ => {}
+            }
+        };
+    }
     loop {
         if fuel == 0 {
             break;
         }
-        let Some(ins) = code.get(pc as usize) else {
-            break;
-        };
+        // SAFETY: `pc <= code.len()`, the loop's invariant. Exercised by
+        // every program the scalar loop runs, and at `pc == code.len()`
+        // (the `End` sentinel) by `scalar_loop_runs_off_the_end` below.
+        let ins = unsafe { code.fetch(pc) };
         let at = pc;
         match ins {
             Instr::Nop => pc += 1,
             Instr::Move { dst, src } => {
-                let v = scalar!(reg!(src));
-                store!(dst, v);
+                copy_scalar!(dst, reg!(src));
                 pc += 1;
             }
             Instr::LoadConst { dst, idx } => {
-                let v = match program.constants.get(*idx as usize) {
-                    Some(v) => scalar!(v),
-                    None => break,
+                let Some(v) = program.constants.get(*idx as usize) else {
+                    break;
                 };
-                store!(dst, v);
+                copy_scalar!(dst, v);
                 pc += 1;
             }
             Instr::Add { dst, a, b } => int_op!(dst, a, b, checked_add),
@@ -948,36 +1084,32 @@ fn run_scalar<const TRACE: bool>(
             Instr::Eq { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Eq),
             Instr::Neq { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Neq),
             Instr::Jump { target } => pc = *target,
-            Instr::LoopBack {
-                target,
-                cmp,
-                dst,
-                a,
-                b,
-                exit,
-                on,
-            } if fuel >= 4 => {
-                // JUMP, LABEL, the comparison and its branch.
-                let r = compare!(*cmp, a, b);
-                put_bool!(dst, r);
-                rec!(pc);
-                rec!(*target);
-                rec!(*target + 1);
-                rec!(*target + 2);
-                fuel -= 4;
-                pc = if r == *on { *exit } else { *target + 3 };
-                continue;
-            }
             Instr::JumpLabel { target } | Instr::LoopBack { target, .. } => {
-                // JUMP, then the LABEL at the target when the budget allows.
-                if fuel >= 2 {
-                    rec!(pc);
-                    rec!(*target);
-                    fuel -= 2;
-                    pc = *target + 1;
-                    continue;
-                }
+                back_edge!(ins);
+                // The budget allows the JUMP alone.
                 pc = *target;
+            }
+            Instr::ArithBack { sub, dst, a, b } => {
+                let (x, y) = (small!(a), small!(b));
+                let r = if *sub {
+                    x.checked_sub(y)
+                } else {
+                    x.checked_add(y)
+                };
+                let Some(r) = r else {
+                    break;
+                };
+                match reg_mut!(dst) {
+                    Value::Int(Int::Small(x)) => *x = r,
+                    _ => store!(dst, Value::Int(Int::Small(r))),
+                }
+                rec!(pc);
+                fuel -= 1;
+                pc += 1;
+                // SAFETY: `pc <= code.len()`: the instruction before it was
+                // at `pc - 1 < code.len()`.
+                back_edge!(unsafe { code.fetch(pc) });
+                continue;
             }
             Instr::CmpJump {
                 cmp,
@@ -1016,13 +1148,13 @@ fn run_scalar<const TRACE: bool>(
                 let v = match reg!(list) {
                     Value::List(l) if (0..=i64::from(i32::MAX)).contains(&i) => {
                         match l.items().get(i as usize) {
-                            Some(v) => scalar!(v),
+                            Some(v) => v,
                             None => break,
                         }
                     }
                     _ => break,
                 };
-                store!(dst, v);
+                copy_scalar!(dst, v);
                 pc += 1;
             }
             Instr::ListAppend { dst, list, val } if dst == list => {
@@ -1048,10 +1180,18 @@ fn run_scalar<const TRACE: bool>(
             }
             Instr::Call { dst, func: f, args } => {
                 // A call whose arguments are scalars, within the limits (the
-                // general path raises the limit errors).
+                // general path raises the limit errors). Everything is
+                // checked before anything changes.
                 let callee = &program.functions[*f as usize];
                 let rc = callee.register_count as usize;
-                if p.call_stack.len() >= max_depth || rc > max_regs || args.len() > rc {
+                if p.call_stack.len() >= max_depth
+                    || rc > max_regs
+                    || args.len() > rc
+                    || rc < callee.code.scalar_regs() as usize
+                {
+                    break; // (the last: the loop's invariant for the callee)
+                }
+                if !args.iter().all(|a| is_inline(reg!(a))) {
                     break;
                 }
                 let base = p.frame.base as usize;
@@ -1059,23 +1199,11 @@ fn run_scalar<const TRACE: bool>(
                 grow_units(&mut p.regs, rc);
                 let (caller_regs, callee_regs) = p.regs.split_at_mut(new_base);
                 let caller_regs = &caller_regs[base..];
-                let mut scalars = true;
                 for (slot, a) in callee_regs.iter_mut().zip(args.iter()) {
-                    match caller_regs.get(*a as usize) {
-                        // `slot` holds a unit: overwritten without drop glue.
-                        Some(Value::Int(Int::Small(x))) => {
-                            std::mem::forget(std::mem::replace(slot, Value::Int(Int::Small(*x))))
-                        }
-                        Some(Value::Bool(b)) => {
-                            std::mem::forget(std::mem::replace(slot, Value::Bool(*b)))
-                        }
-                        Some(Value::Unit) => {}
-                        _ => scalars = false,
+                    // `slot` holds a unit and the argument a scalar.
+                    if let Some(s) = caller_regs.get(*a as usize).and_then(Scalar::of) {
+                        s.store(slot);
                     }
-                }
-                if !scalars {
-                    shrink_to(&mut p.regs, new_base);
-                    break;
                 }
                 rec!(at);
                 fuel -= 1;
@@ -1099,19 +1227,29 @@ fn run_scalar<const TRACE: bool>(
                 code = &callee.code;
                 pc = 0;
                 fr = &mut p.regs[new_base..];
-                if fr.len() < code.scalar_regs() as usize {
-                    break; // the loop's invariant (only a malformed program)
-                }
                 continue;
             }
             Instr::Return { src } => {
                 // A scalar returned to a caller (the first frame's return
-                // ends the process: the general path).
-                let v = scalar!(reg!(src));
-                let fresh = p.call_stack.len() > fresh_above;
-                let Some(caller) = p.call_stack.pop() else {
+                // ends the process: the general path). Everything is checked
+                // before anything changes.
+                let Some(v) = Scalar::of(reg!(src)) else {
                     break;
                 };
+                let Some(&caller) = p.call_stack.last() else {
+                    break;
+                };
+                let caller_code = &program.functions[caller.func as usize].code;
+                // The caller's registers once this frame's are dropped.
+                let caller_len = (p.frame.base as usize).wrapping_sub(caller.base as usize);
+                if caller_len > p.regs.len()
+                    || caller_len < caller_code.scalar_regs() as usize
+                    || caller.pc as usize > caller_code.len()
+                {
+                    break; // the loop's invariants (only a malformed state)
+                }
+                let fresh = p.call_stack.len() > fresh_above;
+                p.call_stack.pop();
                 rec!(at);
                 fuel -= 1;
                 flush!();
@@ -1124,17 +1262,17 @@ fn run_scalar<const TRACE: bool>(
                     fresh_above = p.call_stack.len();
                 }
                 p.frame = caller;
-                code = &program.functions[caller.func as usize].code;
+                code = caller_code;
                 pc = caller.pc;
                 fr = &mut p.regs[caller.base as usize..];
                 if let Some(slot) = ret.and_then(|r| fr.get_mut(r as usize)) {
-                    put(slot, v);
-                }
-                if fr.len() < code.scalar_regs() as usize {
-                    break; // the loop's invariant (only a malformed state)
+                    v.store(slot);
                 }
                 continue;
             }
+            // Past the last instruction: the general path's error. (Named,
+            // as the last variant, so the dispatch needs no range check.)
+            Instr::End => break,
             _ => break,
         }
         rec!(at);
@@ -2056,6 +2194,7 @@ mod tests {
     use crate::api::{load_program, run_program, RunOptions};
     use crate::machine::Machine;
     use crate::num::Int;
+    use crate::program::{CmpOp, Code, Instr};
     use crate::value::{Str, Value};
     use std::rc::Rc;
 
@@ -2095,6 +2234,50 @@ mod tests {
     /// `Code` bounds the registers the scalar loop names, and the loop does
     /// not start on a frame shorter than that bound (a state no validated
     /// program reaches, but `Process::regs` is public).
+    #[test]
+    fn scalar_loop_runs_off_the_end() {
+        // Falling off the end: the loop reads the `End` sentinel at
+        // `pc == len` and stops there without a step; the general path
+        // then raises the error.
+        let program = r#"{"registerCount":2,"constants":[{"int":"2"}],
+          "instructions":[["LOAD_CONST",0,0],["ADD",1,0,0]]}"#;
+        let p = Rc::new(load_program(program).unwrap());
+        let mut m = Machine::new(p.clone()).unwrap();
+        let mut fuel = 10;
+        run_scalar::<false>(&p, &mut m.core, &mut m.procs[0], &mut fuel);
+        assert_eq!((fuel, m.procs[0].frame.pc), (8, 2));
+        assert!(matches!(m.procs[0].regs[1], Value::Int(Int::Small(4))));
+        let err = m.run(crate::machine::Mode::Full).unwrap_err();
+        assert!(err.to_string().contains("PC out of bounds"), "{err}");
+        // A pc past the sentinel (a malformed frame) is not run at all.
+        let mut m = Machine::new(p.clone()).unwrap();
+        m.procs[0].frame.pc = 3;
+        run_scalar::<false>(&p, &mut m.core, &mut m.procs[0], &mut fuel);
+        assert_eq!((fuel, m.procs[0].frame.pc), (8, 3));
+    }
+
+    #[test]
+    fn code_with_a_jump_past_its_end_never_runs_in_the_scalar_loop() {
+        let ok = Code::new(vec![Instr::Nop, Instr::Jump { target: 2 }]);
+        assert_eq!(ok.scalar_regs(), 0);
+        assert_eq!(ok.len(), 2);
+        for bad in [
+            Instr::Jump { target: 3 },
+            Instr::JumpLabel { target: 2 },
+            Instr::CmpJump {
+                cmp: CmpOp::Lt,
+                dst: 0,
+                a: 0,
+                b: 0,
+                target: 0,
+                on: true,
+            },
+        ] {
+            let code = Code::new(vec![Instr::Nop, bad]);
+            assert_eq!(code.scalar_regs(), u32::MAX);
+        }
+    }
+
     #[test]
     fn scalar_loop_register_bound() {
         let program = r#"{"registerCount":6,"constants":[{"int":"0"},{"int":"1"}],

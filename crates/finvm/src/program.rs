@@ -537,6 +537,23 @@ pub enum Instr {
     ProofScopeEnd {
         label: Str,
     },
+    /// A process or distribution opcode, executed by the process layer from
+    /// its raw operands.
+    Proc {
+        op: Opcode,
+        regs: Box<[Reg]>,
+        func: Option<u32>,
+        flag: bool,
+        int: i32,
+    },
+    /// Never decoded: the sentinel [`Code`] keeps past a function's last
+    /// instruction, so that the scalar loop reads the instruction at any
+    /// `pc <= len` without a bounds check. It is not part of the code
+    /// [`Code`] dereferences to; reaching it is "PC out of bounds".
+    End,
+    // The superinstructions come last: the scalar loop names each of them,
+    // so its dispatch table reaches the highest discriminant and needs no
+    // range check.
     /// Superinstruction: a comparison writing `dst` immediately followed by
     /// `JUMP_IF`/`JUMP_IF_FALSE` on `dst` (kept at pc + 1). Runs both steps
     /// when the budget allows two, else only the comparison.
@@ -566,49 +583,90 @@ pub enum Instr {
         exit: u32,
         on: bool,
     },
-    /// A process or distribution opcode, executed by the process layer from
-    /// its raw operands.
-    Proc {
-        op: Opcode,
-        regs: Box<[Reg]>,
-        func: Option<u32>,
-        flag: bool,
-        int: i32,
+    /// Superinstruction: `ADD` (or `SUB` when `sub`) immediately followed
+    /// by a loop's back edge ([`Instr::LoopBack`] or [`Instr::JumpLabel`],
+    /// kept at pc + 1): the arithmetic and the back edge's steps in one
+    /// dispatch when the budget allows and the operands are small ints
+    /// (else it runs as the arithmetic alone).
+    ArithBack {
+        sub: bool,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
     },
 }
 
 /// The comparison of a fused compare-and-branch superinstruction.
+///
+/// Each discriminant is the set of orderings the comparison accepts (bit 0:
+/// less, bit 1: equal, bit 2: greater), so [`CmpOp::holds`] is a shift and
+/// a mask: the interpreter's fused branches take no second indirect jump
+/// on the kind of comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum CmpOp {
     /// `LT`
-    Lt,
+    Lt = 0b001,
     /// `LTE`
-    Lte,
+    Lte = 0b011,
     /// `GT`
-    Gt,
+    Gt = 0b100,
     /// `GTE`
-    Gte,
+    Gte = 0b110,
     /// `EQ`
-    Eq,
+    Eq = 0b010,
     /// `NEQ`
-    Neq,
+    Neq = 0b101,
 }
 
-/// A function's executable instructions, with a fact the interpreter's
+impl CmpOp {
+    /// Whether the comparison holds for two values that compare as `o`.
+    #[inline(always)]
+    pub fn holds(self, o: std::cmp::Ordering) -> bool {
+        // `Ordering` is -1, 0 or 1: bits 0, 1, 2 of the discriminant.
+        (self as u8 >> (o as i8 + 1) as u8) & 1 != 0
+    }
+
+    /// Whether it is `EQ` or `NEQ` (the comparisons defined on booleans).
+    #[inline(always)]
+    pub fn is_equality(self) -> bool {
+        matches!(self, CmpOp::Eq | CmpOp::Neq)
+    }
+}
+
+/// A function's executable instructions, with facts the interpreter's
 /// scalar loop relies on computed once, when the code is built: the bound
-/// on the registers its instructions name. The instructions cannot be
-/// changed afterwards (read them through `Deref<Target = [Instr]>`), so
-/// the bound stays true.
-#[derive(Clone, Debug, Default)]
+/// on the registers its instructions name, and that every pc its jumps and
+/// fused instructions lead to is at most the code's length, where an
+/// [`Instr::End`] sentinel follows the last instruction. The instructions
+/// cannot be changed afterwards (read them through
+/// `Deref<Target = [Instr]>`, which leaves the sentinel out), so these
+/// facts stay true.
+#[derive(Clone, Debug)]
 pub struct Code {
+    /// The instructions and, last, the `End` sentinel.
     instrs: Vec<Instr>,
     scalar_regs: u32,
 }
 
+impl Default for Code {
+    fn default() -> Code {
+        Code::new(Vec::new())
+    }
+}
+
 impl Code {
     /// Wraps a function's instructions.
-    pub fn new(instrs: Vec<Instr>) -> Code {
-        let scalar_regs = crate::interp::scalar_register_bound(&instrs);
+    pub fn new(mut instrs: Vec<Instr>) -> Code {
+        // Code whose jumps could lead past the sentinel (not code the
+        // validator lowers) never runs in the scalar loop: no frame has
+        // `u32::MAX` registers.
+        let scalar_regs = if pcs_within(&instrs) {
+            crate::interp::scalar_register_bound(&instrs)
+        } else {
+            u32::MAX
+        };
+        instrs.push(Instr::End);
         Code {
             instrs,
             scalar_regs,
@@ -618,15 +676,47 @@ impl Code {
     /// One more than the highest register named by an instruction the
     /// scalar loop runs (0 when there is none): a frame with at least this
     /// many registers can run every such instruction without bounds checks.
+    /// `u32::MAX` when a jump of the code could lead past its end.
     pub(crate) fn scalar_regs(&self) -> u32 {
         self.scalar_regs
     }
+
+    /// The instruction at `pc`, or the `End` sentinel at `pc == len`,
+    /// without a bounds check.
+    ///
+    /// # Safety
+    /// `pc <= self.len()`.
+    #[inline(always)]
+    pub(crate) unsafe fn fetch(&self, pc: u32) -> &Instr {
+        debug_assert!(pc as usize <= self.len());
+        // SAFETY: `instrs` holds `self.len() + 1` instructions (the code and
+        // the sentinel) and the caller guarantees `pc <= self.len()`.
+        unsafe { self.instrs.get_unchecked(pc as usize) }
+    }
+}
+
+/// Whether every pc the scalar loop can move to from `code` is at most
+/// `code.len()` (where the sentinel will be): jump targets, and the pcs
+/// after the instructions a fused one stands for.
+fn pcs_within(code: &[Instr]) -> bool {
+    let n = code.len() as u64;
+    let ok = |pc: u32, plus: u64| u64::from(pc) + plus <= n;
+    code.iter().enumerate().all(|(pc, ins)| match ins {
+        Instr::Jump { target }
+        | Instr::JumpIf { target, .. }
+        | Instr::JumpIfFalse { target, .. } => ok(*target, 0),
+        Instr::JumpLabel { target } => ok(*target, 1),
+        Instr::CmpJump { target, .. } => ok(*target, 0) && ok(pc as u32, 2),
+        Instr::LoopBack { target, exit, .. } => ok(*target, 3) && ok(*exit, 0),
+        _ => true,
+    })
 }
 
 impl std::ops::Deref for Code {
     type Target = [Instr];
     fn deref(&self) -> &[Instr] {
-        &self.instrs
+        // Without the sentinel.
+        &self.instrs[..self.instrs.len() - 1]
     }
 }
 
@@ -677,5 +767,35 @@ impl Program {
     /// Looks a function up by id.
     pub fn function(&self, id: &str) -> Option<u32> {
         self.function_index.get(id).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CmpOp;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn cmp_op_holds_is_the_comparison() {
+        for x in -2i64..=2 {
+            for y in -2i64..=2 {
+                let o = x.cmp(&y);
+                assert_eq!(CmpOp::Lt.holds(o), x < y);
+                assert_eq!(CmpOp::Lte.holds(o), x <= y);
+                assert_eq!(CmpOp::Gt.holds(o), x > y);
+                assert_eq!(CmpOp::Gte.holds(o), x >= y);
+                assert_eq!(CmpOp::Eq.holds(o), x == y);
+                assert_eq!(CmpOp::Neq.holds(o), x != y);
+            }
+        }
+        for b in [false, true] {
+            assert!(CmpOp::Eq.holds(b.cmp(&b)) && !CmpOp::Neq.holds(b.cmp(&b)));
+            assert!(CmpOp::Neq.holds(b.cmp(&!b)) && !CmpOp::Eq.holds(b.cmp(&!b)));
+        }
+        assert!(CmpOp::Eq.is_equality() && CmpOp::Neq.is_equality());
+        assert!(![CmpOp::Lt, CmpOp::Lte, CmpOp::Gt, CmpOp::Gte]
+            .iter()
+            .any(|c| c.is_equality()));
+        assert_eq!(Ordering::Less as i8, -1);
     }
 }

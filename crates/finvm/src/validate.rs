@@ -250,6 +250,26 @@ fn fuse_superinstructions(code: &mut [Instr], raw: &[RawInstr]) {
             }
         }
     }
+    // A loop's last arithmetic step (`i += 1`) onto its back edge.
+    for pc in 1..code.len() {
+        if matches!(code[pc], Instr::JumpLabel { .. } | Instr::LoopBack { .. }) {
+            code[pc - 1] = match code[pc - 1] {
+                Instr::Add { dst, a, b } => Instr::ArithBack {
+                    sub: false,
+                    dst,
+                    a,
+                    b,
+                },
+                Instr::Sub { dst, a, b } => Instr::ArithBack {
+                    sub: true,
+                    dst,
+                    a,
+                    b,
+                },
+                ref other => other.clone(),
+            };
+        }
+    }
 }
 
 fn program_digest(

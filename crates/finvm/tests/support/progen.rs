@@ -538,7 +538,30 @@ impl<S: Source> Ctx<'_, S> {
         for r in [a, b, c] {
             self.note(r, Kind::Unknown);
         }
-        match self.src.below(9) {
+        match self.src.below(10) {
+            9 => {
+                // a while loop: the condition at the top, then `a += 1` (or
+                // `-=`) and the back edge (the interpreter fuses these)
+                let one = self.int_const(1);
+                let n = self.src.range(-3, 12);
+                let lim = self.int_const(n);
+                let (top, end) = (format!("W{}", code.len()), format!("E{}", code.len()));
+                let cmp = *self.src.pick(&["LT", "LTE", "GT", "GTE", "EQ", "NEQ"]);
+                let branch = *self.src.pick(&["JUMP_IF", "JUMP_IF_FALSE"]);
+                code.push(json!(["LOAD_CONST", c, lim]));
+                code.push(json!(["LABEL", top]));
+                if self.src.below(4) == 0 {
+                    // not a fused condition: the back edge is a plain jump
+                    code.push(json!(["MOVE", c, c]));
+                }
+                code.extend([json!([cmp, b, a, c]), json!([branch, b, end])]);
+                if self.src.coin() {
+                    code.push(json!(["LOAD_CONST", b, one]));
+                    code.push(json!([*self.src.pick(&["ADD", "ADD", "SUB"]), a, a, b]));
+                }
+                code.push(json!(["JUMP", top]));
+                code.push(json!(["LABEL", end]));
+            }
             0 | 1 => {
                 // await an effect with a keyed record, then take the reply
                 let (ki, key) = if !self.key_consts.is_empty() && self.src.coin() {
