@@ -855,12 +855,48 @@ fn run_scalar<const TRACE: bool>(
     } else {
         0
     };
-    /// Writes the pending run into the trace.
+    // Before the trace, a pending run may repeat: `rep_len` steps from
+    // `rep_start`, `rep_times` times (a loop's body, written out as one
+    // repeat count when the path changes, before the frame changes and on
+    // exit, instead of once per iteration).
+    let (mut rep_start, mut rep_len, mut rep_times) = (0u32, 0u32, 0u32);
+    /// Writes the pending repeats into the trace (leaving them pending).
+    macro_rules! emit_reps {
+        () => {
+            if TRACE && rep_times != 0 {
+                trace_runs(
+                    core,
+                    p.frame.func,
+                    rep_start,
+                    rep_len,
+                    rep_times,
+                    &mut trace_room,
+                );
+            }
+        };
+    }
+    /// Writes the pending repeats into the trace.
+    macro_rules! write_reps {
+        () => {
+            emit_reps!();
+            rep_times = 0;
+        };
+    }
+    /// Ends the pending run: one more repeat, or a new one.
     macro_rules! flush {
         () => {
             if TRACE && run_next != run_start {
                 let len = run_next.wrapping_sub(run_start);
-                trace_run(core, p.frame.func, run_start, len, &mut trace_room);
+                if rep_times != 0
+                    && rep_start == run_start
+                    && rep_len == len
+                    && rep_times < u32::MAX
+                {
+                    rep_times += 1;
+                } else {
+                    emit_reps!();
+                    (rep_start, rep_len, rep_times) = (run_start, len, 1);
+                }
             }
         };
     }
@@ -1217,6 +1253,7 @@ fn run_scalar<const TRACE: bool>(
                 };
                 p.call_stack.push(caller);
                 flush!();
+                write_reps!();
                 run_start = run_next;
                 p.frame = Frame {
                     func: *f,
@@ -1253,6 +1290,7 @@ fn run_scalar<const TRACE: bool>(
                 rec!(at);
                 fuel -= 1;
                 flush!();
+                write_reps!();
                 run_start = run_next;
                 let ret = p.frame.ret;
                 if fresh {
@@ -1279,21 +1317,32 @@ fn run_scalar<const TRACE: bool>(
         fuel -= 1;
     }
     flush!();
+    emit_reps!();
     p.frame.pc = pc;
     *fuel_ = fuel;
 }
 
-/// Records `len` steps at consecutive pcs from `start` in the trace, as far
-/// as `room` (what is left of `maxTraceEvents`) allows, as
-/// `Core::record_trace` does step by step.
-#[inline(always)]
-fn trace_run(core: &mut Core, func: u32, start: u32, len: u32, room: &mut usize) {
-    let n = (len as usize).min(*room);
-    if n < len as usize {
-        core.trace_truncated = true;
+/// Records `times` times `len` steps at consecutive pcs from `start` in
+/// the trace, as far as `room` (what is left of `maxTraceEvents`) allows,
+/// as `Core::record_trace` does step by step.
+#[inline(never)]
+fn trace_runs(core: &mut Core, func: u32, start: u32, len: u32, times: u32, room: &mut usize) {
+    if len == 0 {
+        return;
     }
-    core.trace.push_run(func, start, n as u32);
-    *room -= n;
+    let total = len as usize * times as usize;
+    if total <= *room {
+        core.trace.push_runs(func, start, len, times);
+        *room -= total;
+        return;
+    }
+    // Truncated: the whole repeats that fit, then part of one.
+    let whole = *room / len as usize;
+    core.trace.push_runs(func, start, len, whole as u32);
+    core.trace
+        .push_run(func, start, (*room % len as usize) as u32);
+    *room = 0;
+    core.trace_truncated = true;
 }
 
 #[cold]

@@ -366,6 +366,36 @@ impl Trace {
         self.start_run(func, pc, count);
     }
 
+    /// Records the run of `count` steps at consecutive pcs from `pc`
+    /// `times` times back to back: what `times` calls of
+    /// [`Trace::push_run`] record, in a few steps (a loop body's iterations
+    /// become one repeat count).
+    pub fn push_runs(&mut self, func: u32, pc: u32, count: u32, mut times: u32) {
+        if count == 0 {
+            return;
+        }
+        let run = TraceRun {
+            func,
+            pc,
+            count,
+            repeat: 1,
+        };
+        while times > 0 {
+            self.push_run(func, pc, count);
+            times -= 1;
+            // `[.., A×r, A]`: each further `A` adds one to `r` (see
+            // `push_run`), so the rest add at once, as far as `r` can go.
+            if let [.., before, last] = self.runs.as_mut_slice() {
+                if last.repeat == 1 && last.same_path(&run) && before.same_path(&run) {
+                    let more = times.min(u32::MAX - before.repeat);
+                    before.repeat += more;
+                    self.len += more as usize * count as usize;
+                    times -= more;
+                }
+            }
+        }
+    }
+
     /// Closes the last run (folding it into the one before when it repeats
     /// that one) and starts a new one of `count` steps at `pc`.
     #[inline(never)]
@@ -691,6 +721,35 @@ mod tests {
             }
             prop_assert_eq!(&t, &record(&steps));
         }
+
+        /// `push_runs` records what as many `push_run`s record.
+        #[test]
+        fn push_runs_is_repeated_push_run(
+            runs in proptest::collection::vec((0u32..2, 0u32..6, 0u32..5, 0u32..6), 0..30)
+        ) {
+            let (mut t, mut u) = (Trace::default(), Trace::default());
+            for &(f, pc, n, k) in &runs {
+                t.push_runs(f, pc, n, k);
+                for _ in 0..k {
+                    u.push_run(f, pc, n);
+                }
+            }
+            prop_assert_eq!(&t, &u);
+        }
+    }
+
+    /// A repeat count that would pass `u32::MAX` starts a new run.
+    #[test]
+    fn push_runs_saturates_the_repeat_count() {
+        let mut t = Trace::default();
+        t.push_runs(0, 4, 2, u32::MAX);
+        t.push_runs(0, 4, 2, 3);
+        assert_eq!(t.len(), 2 * (u32::MAX as usize + 3));
+        assert_eq!(t.last(), Some((0, 5)));
+        assert_eq!(
+            t.iter().take(5).collect::<Vec<_>>(),
+            [(0, 4), (0, 5), (0, 4), (0, 5), (0, 4)]
+        );
     }
 
     /// A loop that takes the same path every iteration costs one run.
