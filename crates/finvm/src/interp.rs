@@ -324,17 +324,30 @@ fn is_inline(v: &Value) -> bool {
 /// per register on every `CALL`).
 #[inline(always)]
 fn grow_units(regs: &mut Vec<Value>, n: usize) {
+    grow_frame(regs, &[], n);
+}
+
+/// Grows the register stack by a frame of `n` registers: the scalars
+/// `first` (at most `n`), then units.
+#[inline(always)]
+fn grow_frame(regs: &mut Vec<Value>, first: &[Scalar], n: usize) {
+    let k = first.len().min(n);
     regs.reserve(n);
     let len = regs.len();
-    for slot in &mut regs.spare_capacity_mut()[..n] {
+    let spare = &mut regs.spare_capacity_mut()[..n];
+    for (slot, s) in spare[..k].iter_mut().zip(first) {
+        slot.write(s.value());
+    }
+    for slot in &mut spare[k..] {
         slot.write(Value::Unit);
     }
     // SAFETY: `reserve(n)` left capacity for at least `len + n` values (the
     // slice `[..n]` of the spare capacity would have panicked otherwise),
-    // and the loop above initialised exactly the `n` slots after `len`, so
-    // the first `len + n` elements are initialised. Exercised by every
-    // `CALL` in the test suite (e.g. `tests/slices.rs`, the conformance
-    // cases with calls) and by `grow_and_shrink_registers` below.
+    // and the loops above initialised exactly the `n` slots after `len`
+    // (`k` of them from `first`, the rest units), so the first `len + n`
+    // elements are initialised. Exercised by every `CALL` in the test suite
+    // (e.g. `tests/slices.rs`, the conformance cases with calls) and by
+    // `grow_and_shrink_registers` below.
     unsafe { regs.set_len(len + n) }
 }
 
@@ -400,6 +413,10 @@ fn compare_bools(cmp: CmpOp, a: &Value, b: &Value) -> Option<bool> {
     }
 }
 
+/// The most arguments a `CALL` the scalar loop runs passes (more: the
+/// general path).
+const MAX_SCALAR_ARGS: usize = 4;
+
 /// A copy of a scalar register value (no drop glue, unlike a `Value` held
 /// across a frame switch).
 #[derive(Clone, Copy)]
@@ -417,6 +434,15 @@ impl Scalar {
             Value::Bool(b) => Some(Scalar::Bool(*b)),
             Value::Unit => Some(Scalar::Unit),
             _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn value(self) -> Value {
+        match self {
+            Scalar::Int(x) => Value::Int(Int::Small(x)),
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Unit => Value::Unit,
         }
     }
 
@@ -1088,7 +1114,7 @@ fn run_scalar<const TRACE: bool>(
             }
         };
     }
-    loop {
+    'run: loop {
         if fuel == 0 {
             break;
         }
@@ -1227,20 +1253,20 @@ fn run_scalar<const TRACE: bool>(
                 {
                     break; // (the last: the loop's invariant for the callee)
                 }
-                if !args.iter().all(|a| is_inline(reg!(a))) {
+                // The arguments, read before the register stack may move
+                // (calls with more than `MAX_SCALAR_ARGS`: the general path).
+                let mut argv = [Scalar::Unit; MAX_SCALAR_ARGS];
+                let Some(argv) = argv.get_mut(..args.len()) else {
                     break;
-                }
-                let base = p.frame.base as usize;
-                let new_base = p.regs.len();
-                grow_units(&mut p.regs, rc);
-                let (caller_regs, callee_regs) = p.regs.split_at_mut(new_base);
-                let caller_regs = &caller_regs[base..];
-                for (slot, a) in callee_regs.iter_mut().zip(args.iter()) {
-                    // `slot` holds a unit and the argument a scalar.
-                    if let Some(s) = caller_regs.get(*a as usize).and_then(Scalar::of) {
-                        s.store(slot);
+                };
+                for (s, a) in argv.iter_mut().zip(args.iter()) {
+                    match Scalar::of(reg!(a)) {
+                        Some(v) => *s = v,
+                        None => break 'run,
                     }
                 }
+                let new_base = p.regs.len();
+                grow_frame(&mut p.regs, argv, rc);
                 rec!(at);
                 fuel -= 1;
                 // The caller's frame built from fields, not read back whole
@@ -2239,7 +2265,7 @@ fn input_builtin(core: &Core, b: builtins::Builtin, args: &[Value]) -> VmResult<
 
 #[cfg(test)]
 mod tests {
-    use super::{discard_scalars, grow_units, run_scalar, shrink_to};
+    use super::{discard_scalars, grow_frame, grow_units, run_scalar, shrink_to, Scalar};
     use crate::api::{load_program, run_program, RunOptions};
     use crate::machine::Machine;
     use crate::num::Int;
@@ -2278,6 +2304,20 @@ mod tests {
         assert_eq!(regs.len(), 1);
         grow_units(&mut regs, 0);
         assert_eq!(regs.len(), 1);
+        // A frame with scalar arguments: the arguments, then units; more
+        // arguments than registers are cut to the frame.
+        let args = [Scalar::Int(-3), Scalar::Bool(false), Scalar::Unit];
+        grow_frame(&mut regs, &args[..2], 4);
+        let frame = [
+            Value::Int(Int::Small(-3)),
+            Value::Bool(false),
+            Value::Unit,
+            Value::Unit,
+        ];
+        assert_eq!(regs[1..], frame);
+        grow_frame(&mut regs, &args, 2);
+        assert_eq!(regs.len(), 7);
+        assert_eq!(regs[5..], frame[..2]);
     }
 
     /// `Code` bounds the registers the scalar loop names, and the loop does
