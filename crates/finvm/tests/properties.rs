@@ -11,7 +11,10 @@
 //! - `decode(encode(v)) == v` for every data value, in the public codec and
 //!   in the snapshot codec (every value);
 //! - equal values have equal canonical text and hash, and the value order is
-//!   a total order consistent with equality.
+//!   a total order consistent with equality;
+//! - records of any size (hashed past a few fields) encode and order as the
+//!   same fields inserted otherwise, and record programs keep the fields a
+//!   `BTreeMap` in UTF-16 order keeps.
 //!
 //! Programs come from `support/progen.rs`, the generator the `interp` and
 //! `snapshot` fuzz targets use: valid by construction, over every opcode,
@@ -292,6 +295,130 @@ proptest! {
             prop_assert_eq!(again.as_ref(), Ok(&v), "{}", text);
             prop_assert_eq!(canonical(&rebuild(&v)), canonical(&v));
         }
+    }
+}
+
+// ------------------------------------------------------------ records
+
+/// Characters around the places where byte order and UTF-16 order part
+/// (U+E000 and above the BMP), and ASCII.
+fn arb_edge_name() -> impl Strategy<Value = String> {
+    let c = prop_oneof![
+        prop::char::range('a', 'd'),
+        prop::char::range('\u{7f}', '\u{81}'),
+        prop::char::range('\u{d7fe}', '\u{d7ff}'),
+        prop::char::range('\u{e000}', '\u{e001}'),
+        prop::char::range('\u{fffe}', '\u{ffff}'),
+        prop::char::range('\u{10000}', '\u{10001}'),
+    ];
+    prop_oneof![
+        prop::collection::vec(c, 0..4).prop_map(String::from_iter),
+        (0u32..80).prop_map(|n| format!("rec{n}")),
+    ]
+}
+
+/// One step of a record program: set `name` to an int, or remove `name`.
+#[derive(Clone, Debug)]
+enum RecordOp {
+    Set(String, i64),
+    Remove(String),
+}
+
+fn arb_record_op() -> impl Strategy<Value = RecordOp> {
+    prop_oneof![
+        3 => (arb_edge_name(), -5i64..5).prop_map(|(k, v)| RecordOp::Set(k, v)),
+        1 => arb_edge_name().prop_map(RecordOp::Remove),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Records with many fields (hashed, their order built when read) are
+    /// equal to, and encode, hash and order exactly like, the same fields
+    /// inserted in the other order, and round-trip through both codecs.
+    #[test]
+    fn large_records_encode_like_any_other(
+        fields in prop::collection::vec((arb_edge_name(), arb_data()), 0..60),
+        drop_every in 2usize..6,
+    ) {
+        let mut r = Record::new();
+        for (k, v) in &fields {
+            r.insert(Str::new(k.as_str()), v.clone());
+        }
+        for (i, (k, _)) in fields.iter().enumerate() {
+            if i % drop_every == 0 {
+                r.remove(k);
+            }
+        }
+        let v = Value::record(r);
+        let w = rebuild(&v);
+        prop_assert_eq!(&w, &v);
+        prop_assert_eq!(w.cmp(&v), Ordering::Equal);
+        prop_assert_eq!(canonical(&w), canonical(&v));
+        prop_assert_eq!(hash_value(&w), hash_value(&v));
+        prop_assert_eq!(value_to_json(&w), value_to_json(&v));
+        prop_assert_eq!(sv(&w), sv(&v));
+        let text = value_to_json(&v);
+        let back = decode_value(&serde_json::from_str(&text).unwrap()).unwrap();
+        prop_assert_eq!(&back, &v);
+        let j = finvm::effect::json::parse(&sv(&v)).unwrap();
+        let back = decode_sv(&j);
+        prop_assert_eq!(back.as_ref(), Ok(&v));
+    }
+
+    /// `RECORD_SET`/`RECORD_REMOVE` sequences run by the VM leave the
+    /// fields a `BTreeMap` of `Str` (UTF-16 order) holds: `RECORD_KEYS`
+    /// and the output list them in that order, with the last value set.
+    #[test]
+    fn record_programs_agree_with_an_ordered_map(
+        ops in prop::collection::vec(arb_record_op(), 0..120),
+    ) {
+        use std::collections::BTreeMap;
+        let mut model: BTreeMap<Str, i64> = BTreeMap::new();
+        let mut code = vec![serde_json::json!(["RECORD_NEW", 0])];
+        let mut constants = Vec::new();
+        for op in &ops {
+            match op {
+                RecordOp::Set(k, v) => {
+                    code.push(serde_json::json!(["LOAD_CONST", 1, constants.len()]));
+                    constants.push(serde_json::json!({"int": v.to_string()}));
+                    code.push(serde_json::json!(["RECORD_SET", 0, 0, k, 1]));
+                    model.insert(Str::new(k.as_str()), *v);
+                }
+                RecordOp::Remove(k) => {
+                    code.push(serde_json::json!(["RECORD_REMOVE", 0, 0, k]));
+                    model.remove(&Str::new(k.as_str()));
+                }
+            }
+        }
+        code.push(serde_json::json!(["RECORD_KEYS", 2, 0]));
+        code.push(serde_json::json!(["LIST_FROM", 3, [0, 2]]));
+        code.push(serde_json::json!(["RETURN", 3]));
+        let program = serde_json::json!({
+            "registerCount": 4, "constants": constants, "instructions": code,
+        });
+        let report = finvm::api::run_json(&program.to_string(), &Default::default());
+        prop_assert!(report.ok, "{}", report.json);
+        let out: serde_json::Value = serde_json::from_str(&report.json).unwrap();
+        let result = &out["result"]["list"];
+        let fields: Vec<(String, String)> = result[0]["record"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v["int"].as_str().unwrap().to_string()))
+            .collect();
+        let want: Vec<(String, String)> =
+            model.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        prop_assert_eq!(fields, want);
+        let keys: Vec<&str> = result[1]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["string"].as_str().unwrap())
+            .collect();
+        let want_keys: Vec<&str> = model.keys().map(|k| k.as_str()).collect();
+        prop_assert_eq!(keys, want_keys);
     }
 }
 

@@ -64,9 +64,20 @@ pub(super) struct FieldIndex {
 /// string), and byte order is UTF-16 order (no byte at or above 0xEE, see
 /// [`cmp_utf16`]). Any other id is kept as text in a second set; iteration
 /// merges the two.
+///
+/// Packed ids are added to a plain list first and moved into the ordered
+/// set only when the set is next read in order or loses an id
+/// ([`IdSet::settle`]): all at once, by sorting them and, when there are
+/// many, rebuilding the set from the merged sorted sequence. An index
+/// filled by many inserts between queries thus costs a sort, not a tree
+/// insertion per row, and a set never read costs nothing more.
 #[derive(Clone, Debug, Default)]
 pub(super) struct IdSet {
     packed: BTreeSet<u128>,
+    /// Packed ids added since the last settle, in no order. None of them is
+    /// in `packed` and none is there twice: an index adds a row's id only
+    /// when the row is not indexed under any value (see [`FieldIndex`]).
+    pending: Vec<u128>,
     text: BTreeSet<Str>,
 }
 
@@ -125,10 +136,12 @@ impl PartialOrd for IdKey {
 }
 
 impl IdSet {
+    /// Adds `id`, which must not be in the set.
     fn insert(&mut self, id: &Str) {
         match pack(id) {
             Some(p) => {
-                self.packed.insert(p);
+                debug_assert!(!self.packed.contains(&p), "id indexed twice");
+                self.pending.push(p);
             }
             None => {
                 self.text.insert(id.clone());
@@ -139,6 +152,7 @@ impl IdSet {
     fn remove(&mut self, id: &Str) {
         match pack(id) {
             Some(p) => {
+                self.settle();
                 self.packed.remove(&p);
             }
             None => {
@@ -147,17 +161,47 @@ impl IdSet {
         }
     }
 
+    /// Moves the pending ids into the ordered set. Few are inserted one by
+    /// one; many (a quarter of the set or more) are merged with the set
+    /// into a new one, built in one pass from the sorted sequence.
+    fn settle(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        if pending.len() * 4 < self.packed.len() {
+            self.packed.extend(pending);
+            return;
+        }
+        pending.sort_unstable();
+        let old = std::mem::take(&mut self.packed);
+        let mut merged = Vec::with_capacity(old.len() + pending.len());
+        let mut new = pending.into_iter().peekable();
+        for p in old {
+            while let Some(q) = new.next_if(|&q| q < p) {
+                merged.push(q);
+            }
+            merged.push(p);
+        }
+        merged.extend(new);
+        // Sorted input: `from_iter` builds the tree without comparisons
+        // beyond checking the order.
+        self.packed = merged.into_iter().collect();
+    }
+
     /// Number of ids.
     pub fn len(&self) -> usize {
-        self.packed.len() + self.text.len()
+        self.packed.len() + self.pending.len() + self.text.len()
     }
 
     fn is_empty(&self) -> bool {
-        self.packed.is_empty() && self.text.is_empty()
+        self.len() == 0
     }
 
-    /// The ids in ascending order.
+    /// The ids in ascending order. The set must be settled
+    /// ([`FieldIndex::settle_for`]).
     pub fn iter(&self) -> impl Iterator<Item = IdKey> + '_ {
+        debug_assert!(self.pending.is_empty(), "iterating an unsettled id set");
         let mut packed = self.packed.iter().copied().peekable();
         let mut text = self.text.iter().peekable();
         std::iter::from_fn(move || {
@@ -211,6 +255,19 @@ impl FieldIndex {
         }
     }
 
+    /// Settles ([`IdSet::settle`]) the sets a query condition can read: the
+    /// set of the value an equality names, every set otherwise.
+    pub(super) fn settle_for(&mut self, cond: &Cond) {
+        match cond {
+            Cond::Eq(v) => {
+                if let Some(set) = self.map.get_mut(v) {
+                    set.settle();
+                }
+            }
+            Cond::Ops(_) => self.map.values_mut().for_each(IdSet::settle),
+        }
+    }
+
     /// Number of ids under the keys in `range`.
     fn count_range(&self, range: (Bound<&Value>, Bound<&Value>)) -> usize {
         self.map.range(range).map(|(_, s)| s.len()).sum()
@@ -238,7 +295,7 @@ pub(super) enum Delta<'a> {
 /// The value of `field` in a record row.
 pub(super) fn field_of<'a>(row: &'a Value, field: &Str) -> Option<&'a Value> {
     match row {
-        Value::Record(r) => r.fields().get(field),
+        Value::Record(r) => r.get(field),
         _ => None,
     }
 }
@@ -254,6 +311,16 @@ impl TableCache {
 
     fn describes(&self, rows: *const Record) -> bool {
         std::ptr::eq(self.rows.as_ptr(), rows)
+    }
+
+    /// Makes the indexes ready for [`candidates`] of `q`: settles the id
+    /// sets its conditions can read.
+    pub fn settle_for(&mut self, q: &Query) {
+        for (field, cond) in &q.conds {
+            if let Some(ix) = self.indexes.get_mut(field) {
+                ix.settle_for(cond);
+            }
+        }
     }
 
     /// Builds the index on `field` unless it is built already.
@@ -317,10 +384,15 @@ impl DbCache {
     /// with nothing in between: the entry is then either updated in step
     /// with the write or reset, so describing the changed rows at the same
     /// address is correct.
-    pub(super) fn unpin(&mut self, table: &Str) {
-        if let Some(tc) = self.tables.get_mut(table) {
-            tc.rows = Weak::new();
-        }
+    ///
+    /// Gives [`DbCache::is_valid`] for `rows`, the rows before the write.
+    pub(super) fn unpin(&mut self, table: &Str, rows: Option<*const Record>) -> bool {
+        let Some(tc) = self.tables.get_mut(table) else {
+            return false;
+        };
+        let valid = rows.is_some_and(|p| tc.describes(p));
+        tc.rows = Weak::new();
+        valid
     }
 
     /// Records a builtin's write: `was_valid` is [`DbCache::is_valid`] for
@@ -363,7 +435,8 @@ enum Probe<'a> {
 
 /// Chooses the rows a query must look at, using the built indexes. Every
 /// row that can match is among the candidates (the full matcher still runs
-/// on each), so the answer never depends on this choice.
+/// on each), so the answer never depends on this choice. The indexes must
+/// be settled for `q` ([`TableCache::settle_for`]).
 pub(super) fn candidates<'a>(q: &'a Query, tc: &'a TableCache, n_rows: usize) -> Candidates<'a> {
     let mut best_exact: Option<Option<&'a IdSet>> = None;
     let mut others: Vec<Probe<'a>> = Vec::new();
@@ -576,25 +649,38 @@ mod tests {
 
     proptest! {
         /// The fast set iterates exactly the straightforward one: the same
-        /// ids, in the order of `Str` (UTF-16 code units), with removals.
+        /// ids, in the order of `Str` (UTF-16 code units), through adds
+        /// (of absent ids, as an index adds them), removals of present and
+        /// absent ids and reads in any interleaving, so that pending ids are
+        /// settled one by one and by rebuilding.
         #[test]
         fn id_set_matches_an_ordered_set_of_strings(
-            adds in prop::collection::vec(id(), 0..60),
-            removes in prop::collection::vec(id(), 0..30),
+            ops in prop::collection::vec((0u8..10, id()), 0..200),
         ) {
             let mut fast = IdSet::default();
             let mut plain: BTreeSet<Str> = BTreeSet::new();
-            for a in &adds {
-                fast.insert(&Str::new(a.as_str()));
-                plain.insert(Str::new(a.as_str()));
-            }
-            for (r, a) in removes.iter().zip(&adds) {
-                // Remove ids present and absent alike.
-                for x in [r, a] {
-                    fast.remove(&Str::new(x.as_str()));
-                    plain.remove(&Str::new(x.as_str()));
+            for (op, x) in ops {
+                let x = Str::new(x.as_str());
+                match op {
+                    0..=5 => {
+                        if plain.insert(x.clone()) {
+                            fast.insert(&x);
+                        }
+                    }
+                    6..=8 => {
+                        fast.remove(&x);
+                        plain.remove(&x);
+                    }
+                    _ => {
+                        fast.settle();
+                        let want: Vec<String> = plain.iter().map(|s| s.to_string()).collect();
+                        prop_assert_eq!(texts(&fast), want);
+                    }
                 }
+                prop_assert_eq!(fast.len(), plain.len());
             }
+            prop_assert_eq!(fast.len(), plain.len());
+            fast.settle();
             let want: Vec<String> = plain.iter().map(|s| s.to_string()).collect();
             prop_assert_eq!(texts(&fast), want);
             prop_assert_eq!(fast.len(), plain.len());

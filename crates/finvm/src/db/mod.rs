@@ -13,12 +13,17 @@
 //! passes through: a write changes the store, table and rows records in
 //! place, in their own allocations (`Rc::make_mut`; a copy happens only while
 //! something else, e.g. a register holding the store, shares a level), and
-//! rewrites only the table fields that change. `insert` and `get` are
-//! O(log n); so are `update` and `delete`, except that `Record` recomputes
-//! its cached depth over all rows when the replaced or removed row was one of
-//! the deepest. An indexed query costs in proportion to the candidate rows;
+//! rewrites only the table fields that change. The rows record of a table
+//! with more than a few rows is a hash table (see `value::record`), so
+//! `insert`, `get`, `update` and `delete` are O(1) (amortised), except that
+//! `Record` recomputes its cached depth over all rows when the replaced or
+//! removed row was one of the deepest, and that the first change of the row
+//! ids after an in-order read of the rows costs one pass over them. Index
+//! entries are added in O(1) and put in order by the next query that reads
+//! them. An indexed query costs in proportion to the candidate rows;
 //! `db.hash` of a table unchanged since its last hash is O(1), otherwise one
-//! streamed pass over the rows.
+//! streamed pass over the rows in id order (which sorts the ids added since
+//! the last in-order read).
 //!
 //! Limits (`DECISIONS.md`: builtin state writes count toward
 //! `maxStateEntries`): a builtin write that would create a new top-level state
@@ -46,7 +51,7 @@ use crate::value::{Record, Str, Value};
 use index::{Candidates, Delta, IdKey};
 use sha2::{Digest, Sha256};
 use std::rc::Rc;
-use table::{put_table, read_table, store_mut, take_table, Facts, DB_KEY};
+use table::{read_table, store_mut, Facts, DB_KEY};
 
 /// The state key of the cache.
 const CACHE_KEY: &str = "__finvm.cache";
@@ -93,7 +98,7 @@ pub fn call(core: &mut Core, b: Builtin, args: &[Value]) -> VmResult<Value> {
         },
         Builtin::CacheGet => match args {
             [S(ns), S(k)] => Ok(cache_namespace(&core.state, ns)
-                .and_then(|r| r.fields().get(k))
+                .and_then(|r| r.get(k))
                 .cloned()
                 .unwrap_or(Value::Unit)),
             _ => mismatch("cache.get/v1 expects (Namespace:String, Key:String)"),
@@ -116,8 +121,8 @@ pub fn call(core: &mut Core, b: Builtin, args: &[Value]) -> VmResult<Value> {
 /// Fails like `STATE_SET` of a new key when writing `key` would add a state
 /// entry beyond `maxStateEntries`.
 fn ensure_room(core: &Core, key: &str, op: &str) -> VmResult<()> {
-    if !core.state.contains_key(key)
-        && core.state.len() as i64 >= core.limits.max_state_entries as i64
+    if core.state.len() as i64 >= core.limits.max_state_entries as i64
+        && !core.state.contains_key(key)
     {
         return Err(vm_error(
             ErrorCode::StatePathInvalid,
@@ -135,16 +140,16 @@ fn write_table<'d>(
     core: &mut Core,
     t: &Str,
     was: Facts,
-    edit: impl FnOnce(&mut table::TableParts) -> Delta<'d>,
+    edit: impl FnOnce(&mut table::TableParts<'_>) -> Delta<'d>,
 ) {
-    let was_valid = core.db_cache.is_valid(t, was.rows);
     // Lets the rows be changed in place (see `DbCache::unpin`).
-    core.db_cache.unpin(t);
+    let was_valid = core.db_cache.unpin(t, was.rows);
     let store = store_mut(&mut core.state);
-    let mut parts = take_table(store, t, was);
-    let delta = edit(&mut parts);
-    core.db_cache.after_write(t, was_valid, &parts.rows, delta);
-    put_table(store, t, parts);
+    let cache = &mut core.db_cache;
+    table::write_table(store, t, was, |parts| {
+        let delta = edit(parts);
+        cache.after_write(t, was_valid, parts.rows, delta);
+    });
 }
 
 /// `"rec" ++ show nextId` (without going through `format!`).
@@ -192,7 +197,7 @@ fn update(core: &mut Core, t: &Str, id: &Str, row: &Value) -> VmResult<Value> {
     let was = view.facts();
     write_table(core, t, was, |p| {
         let rows = p.rows_mut();
-        let old = rows.fields().get(id).cloned();
+        let old = rows.get(id).cloned();
         rows.insert(id.clone(), row.clone());
         p.dirty = true;
         p.set_hash_cache(None);
@@ -208,7 +213,7 @@ fn delete(core: &mut Core, t: &Str, id: &Str) -> VmResult<Value> {
     }
     let was = view.facts();
     write_table(core, t, was, |p| {
-        let old = table::remove_field(p.rows_mut(), id);
+        let old = p.rows_mut().remove(id);
         p.dirty = true;
         p.set_hash_cache(None);
         match old {
@@ -223,7 +228,7 @@ fn create_index(core: &mut Core, t: &Str, field: &Str) -> VmResult<Value> {
     let was = read_table(&core.state, t)?.facts();
     ensure_room(core, DB_KEY, "db.createIndex")?;
     write_table(core, t, was, |p| {
-        p.indexes_mut().insert(field.clone(), Value::Bool(true));
+        p.add_index(field.clone());
         Delta::None
     });
     // Build the index now; writes keep it current from here on.
@@ -244,11 +249,12 @@ fn run_query(core: &mut Core, t: &Str, q: &Record, opts: &Value) -> VmResult<Val
     let tc = core.db_cache.entry(t, &rows);
     if let Some(markers) = &markers {
         for (field, _) in &q.conds {
-            if matches!(markers.fields().get(field), Some(Value::Bool(true))) {
+            if matches!(markers.get(field), Some(Value::Bool(true))) {
                 tc.ensure_index(&rows, field);
             }
         }
     }
+    tc.settle_for(&q);
     let needed = opts.needed().unwrap_or(usize::MAX);
     let mut out = Vec::new();
     let mut take = |row: &Value| {
@@ -290,7 +296,7 @@ fn run_query(core: &mut Core, t: &Str, q: &Record, opts: &Value) -> VmResult<Val
 /// The row with index id `id`.
 fn row_of<'r>(rows: &'r Record, id: &IdKey) -> Option<&'r Value> {
     match id {
-        IdKey::Text(s) => rows.fields().get(s),
+        IdKey::Text(s) => rows.get(s),
         packed => packed.with_text(|s| rows.get(s)),
     }
 }
@@ -379,7 +385,7 @@ fn cache_namespace<'a>(
     ns: &Str,
 ) -> Option<&'a Record> {
     match state.get(CACHE_KEY) {
-        Some(Value::Record(c)) => c.fields().get(ns).and_then(Value::as_record),
+        Some(Value::Record(c)) => c.get(ns).and_then(Value::as_record),
         _ => None,
     }
 }
@@ -391,7 +397,7 @@ fn cache_write<R>(core: &mut Core, ns: &Str, edit: impl FnOnce(&mut Record) -> R
         Some(Value::Record(rc)) => Rc::unwrap_or_clone(rc),
         _ => Record::new(),
     };
-    let mut space = match table::remove_field(&mut store, ns) {
+    let mut space = match store.remove(ns) {
         Some(Value::Record(rc)) => Rc::unwrap_or_clone(rc),
         _ => Record::new(),
     };
@@ -418,7 +424,7 @@ fn cache_set(core: &mut Core, ns: &Str, k: &Str, v: &Value) -> VmResult<Value> {
 /// even when the key did not exist.
 fn cache_delete(core: &mut Core, ns: &Str, k: &Str) -> VmResult<Value> {
     ensure_room(core, CACHE_KEY, "cache.delete")?;
-    let existed = cache_write(core, ns, |space| table::remove_field(space, k).is_some());
+    let existed = cache_write(core, ns, |space| space.remove(k).is_some());
     Ok(Value::Bool(existed))
 }
 
@@ -430,7 +436,7 @@ fn cache_clear(core: &mut Core, ns: &Str) -> VmResult<Value> {
             Value::Record(rc) => Rc::unwrap_or_clone(rc),
             _ => Record::new(),
         };
-        table::remove_field(&mut store, ns);
+        store.remove(ns);
         *slot = Value::record(store);
     }
     Ok(Value::Bool(true))

@@ -137,7 +137,7 @@ impl Query {
             return self.conds.is_empty();
         };
         self.conds.iter().all(|(field, cond)| {
-            let v = r.fields().get(field);
+            let v = r.get(field);
             match cond {
                 Cond::Eq(x) => v == Some(x),
                 Cond::Ops(ops) => ops.iter().all(|op| op_holds(op, v)),

@@ -2,11 +2,10 @@
 //! `state["__finvm.db"]` (`DATABASE.md` §1.2).
 //!
 //! Reads never copy: [`read_table`] borrows the state. Writes change every
-//! level (store record, table record, rows record) in place with
-//! `Rc::make_mut`, taking the table out of the store and the rows out of the
-//! table so that each is uniquely owned when it is changed; a level is copied
-//! only when something else (a register, another snapshot) still shares it,
-//! which is ordinary copy-on-write.
+//! level (store record, table record, rows record) in place, where it is
+//! (`Record::update`, then `Rc::make_mut`); a level is copied only when
+//! something else (a register, another snapshot) still shares it, which is
+//! ordinary copy-on-write.
 
 use crate::error::{vm_error, ErrorCode, VmResult};
 use crate::value::{Record, Str, Value};
@@ -61,7 +60,7 @@ impl TableView<'_> {
 
     /// The stored row `id`.
     pub fn row(&self, id: &Str) -> Option<&Value> {
-        self.rows.and_then(|r| r.fields().get(id))
+        self.rows.and_then(|r| r.get(id))
     }
 
     /// What a write of this table needs to know.
@@ -130,7 +129,7 @@ pub(super) fn read_table<'a>(
     let Some(Value::Record(store)) = state.get(DB_KEY) else {
         return Ok(view);
     };
-    let Some(entry) = store.fields().get(table) else {
+    let Some(entry) = store.get(table) else {
         return Ok(view);
     };
     let Value::Record(t) = entry else {
@@ -178,67 +177,83 @@ pub(super) fn read_table<'a>(
     Ok(view)
 }
 
-/// An owned table taken out of the store for writing.
-pub(super) struct TableParts {
-    /// The table record (uniquely owned) without its `rows` (and without
-    /// `indexes` once [`TableParts::indexes_mut`] took them).
-    rec: Rc<Record>,
-    /// The table as it was read.
-    was: Facts,
+/// A table being written in place, inside its table record in the store:
+/// the rows are changed where they are, the other fields are held as values
+/// and written back afterwards when they changed.
+pub(super) struct TableParts<'a> {
     /// `nextId` (written as given; it is range-checked on the next read).
     pub next_id: i64,
     /// The rows record.
-    pub rows: Rc<Record>,
-    /// The index markers (`field -> true`), once taken out of `rec`.
-    indexes: Option<Rc<Record>>,
+    pub rows: &'a mut Rc<Record>,
     /// `dirtyHash`.
     pub dirty: bool,
     /// The new `hashCache` (`None`: unchanged; `Some(None)`: removed).
     hash_cache: Option<Option<Str>>,
+    /// A field to mark as indexed.
+    new_index: Option<Str>,
 }
 
-impl TableParts {
+/// What a write changes besides the rows (see [`TableParts`]).
+struct Changes {
+    next_id: i64,
+    dirty: bool,
+    hash_cache: Option<Option<Str>>,
+    new_index: Option<Str>,
+}
+
+impl TableParts<'_> {
     /// The rows, uniquely owned (copied only if shared).
     pub fn rows_mut(&mut self) -> &mut Record {
-        Rc::make_mut(&mut self.rows)
+        Rc::make_mut(self.rows)
     }
 
-    /// The index markers, uniquely owned (copied only if shared).
-    pub fn indexes_mut(&mut self) -> &mut Record {
-        let rec = Rc::make_mut(&mut self.rec);
-        let ix = self
-            .indexes
-            .get_or_insert_with(|| match rec.remove("indexes") {
-                Some(Value::Record(r)) => r,
-                _ => Rc::new(Record::new()),
-            });
-        Rc::make_mut(ix)
+    /// Marks `field` as indexed (`indexes[field] = true`).
+    pub fn add_index(&mut self, field: Str) {
+        self.new_index = Some(field);
     }
 
     /// Sets (`Some`) or removes (`None`) `hashCache`.
     pub fn set_hash_cache(&mut self, h: Option<Str>) {
         self.hash_cache = Some(h);
     }
+
+    fn changes(self) -> Changes {
+        Changes {
+            next_id: self.next_id,
+            dirty: self.dirty,
+            hash_cache: self.hash_cache,
+            new_index: self.new_index,
+        }
+    }
 }
 
-/// Removes field `key` from `rec`, whatever characters the key holds.
-///
-/// `Record::remove` looks keys up by `&str`, whose order (UTF-8 bytes) can
-/// disagree with the records' own key order (UTF-16 code units) when keys mix
-/// characters above U+FFFF with ones in U+E000..U+FFFF; such a lookup can
-/// miss a present key. When that happens the record is rebuilt without it.
-pub(super) fn remove_field(rec: &mut Record, key: &Str) -> Option<Value> {
-    if let Some(v) = rec.remove(key.as_str()) {
-        return Some(v);
+impl Changes {
+    /// Writes into table record `rec` the fields that differ from what was
+    /// read.
+    fn write(self, rec: &mut Record, was: Facts) {
+        if self.next_id != i64::from(was.next_id) {
+            rec.update("nextId", |v| *v = Value::int(self.next_id));
+        }
+        if self.dirty != was.dirty {
+            rec.update("dirtyHash", |v| *v = Value::Bool(self.dirty));
+        }
+        match self.hash_cache {
+            Some(None) if was.has_hash => {
+                rec.remove("hashCache");
+            }
+            Some(Some(h)) => match rec.get("hashCache") {
+                Some(Value::Str(x)) if *x == h => {}
+                _ => NAMES.with(|n| rec.insert(n.hash.clone(), Value::Str(h))),
+            },
+            _ => {}
+        }
+        if let Some(field) = self.new_index {
+            rec.update("indexes", |v| match v {
+                Value::Record(ix) => Rc::make_mut(ix).insert(field, Value::Bool(true)),
+                _ => unreachable!("a tidy table has indexes"),
+            });
+        }
     }
-    let v = rec.fields().get(key)?.clone();
-    *rec = rec
-        .fields()
-        .iter()
-        .filter(|(k, _)| *k != key)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Some(v)
 }
 
 /// The store record in `state`, made a record (a non-record or missing
@@ -274,84 +289,78 @@ thread_local! {
     };
 }
 
-/// Takes table `name` out of the store (defaults when absent). The table
-/// must have been read by [`read_table`], which gave `was`.
-pub(super) fn take_table(store: &mut Record, name: &Str, was: Facts) -> TableParts {
-    // Removing the entry makes the table record, and then the rows taken
-    // out of it, unshared (unless something else holds them); they are then
-    // changed in place, in their own allocations.
-    let mut rec = match remove_field(store, name) {
-        Some(Value::Record(t)) => t,
+/// `writeDbTable` for a table that is missing or has missing or extra
+/// fields: stores the table record afresh with exactly `nextId`, `rows`,
+/// `indexes`, `dirtyHash` and, when held, `hashCache`, as read (defaults for
+/// what is absent; any other field is dropped). The write then proceeds as
+/// for a tidy table.
+fn tidy_table(store: &mut Record, name: &Str, was: Facts) {
+    let old = store.get(name).and_then(Value::as_record);
+    let field = |f: &str| old.and_then(|t| t.get(f));
+    let record_or_empty = |v: Option<&Value>| match v {
+        Some(Value::Record(r)) => r.clone(),
         _ => Rc::new(Record::new()),
     };
-    let rows = match Rc::make_mut(&mut rec).remove("rows") {
-        Some(Value::Record(r)) => r,
-        _ => Rc::new(Record::new()),
+    let rows = record_or_empty(field("rows"));
+    let indexes = record_or_empty(field("indexes"));
+    let hash = match field("hashCache") {
+        Some(Value::Str(h)) => Some(h.clone()),
+        _ => None,
     };
-    TableParts {
-        rec,
-        was,
-        next_id: i64::from(was.next_id),
-        rows,
-        indexes: None,
-        dirty: was.dirty,
-        hash_cache: None,
-    }
+    let mut r = Record::new();
+    NAMES.with(|n| {
+        r.insert(n.next_id.clone(), Value::int(was.next_id));
+        r.insert(n.rows.clone(), Value::Record(rows));
+        r.insert(n.indexes.clone(), Value::Record(indexes));
+        r.insert(n.dirty.clone(), Value::Bool(was.dirty));
+        if let Some(h) = hash {
+            r.insert(n.hash.clone(), Value::Str(h));
+        }
+    });
+    // Replacing the old record drops the references taken from it, so the
+    // rows and indexes are unshared again unless something else holds them.
+    store.insert(name.clone(), Value::record(r));
 }
 
-/// `writeDbTable`: stores exactly `nextId`, `rows`, `indexes`, `dirtyHash`
-/// and, when held, `hashCache` (any other field is dropped).
-pub(super) fn put_table(store: &mut Record, name: &Str, parts: TableParts) {
-    let TableParts {
-        mut rec,
-        was,
-        next_id,
-        rows,
-        indexes,
-        dirty,
-        hash_cache,
-    } = parts;
-    let r = Rc::make_mut(&mut rec);
-    NAMES.with(|n| {
-        if was.tidy {
-            // Change only what changed.
-            if next_id != i64::from(was.next_id) {
-                r.insert(n.next_id.clone(), Value::int(next_id));
-            }
-            if dirty != was.dirty {
-                r.insert(n.dirty.clone(), Value::Bool(dirty));
-            }
-            match hash_cache {
-                Some(None) if was.has_hash => {
-                    r.remove("hashCache");
-                }
-                Some(Some(h)) if !matches!(r.get("hashCache"), Some(Value::Str(x)) if *x == h) => {
-                    r.insert(n.hash.clone(), Value::Str(h));
-                }
-                _ => {}
-            }
-            if let Some(ix) = indexes {
-                r.insert(n.indexes.clone(), Value::Record(ix));
-            }
-        } else {
-            // Missing, extra or absent fields: write the record afresh.
-            let indexes = indexes.unwrap_or_else(|| match r.get("indexes") {
-                Some(Value::Record(x)) => x.clone(),
-                _ => Rc::new(Record::new()),
-            });
-            let hash_cache = hash_cache.unwrap_or_else(|| match r.get("hashCache") {
-                Some(Value::Str(x)) => Some(x.clone()),
-                _ => None,
-            });
-            *r = Record::new();
-            r.insert(n.next_id.clone(), Value::int(next_id));
-            r.insert(n.indexes.clone(), Value::Record(indexes));
-            r.insert(n.dirty.clone(), Value::Bool(dirty));
-            if let Some(h) = hash_cache {
-                r.insert(n.hash.clone(), Value::Str(h));
-            }
-        }
-        r.insert(n.rows.clone(), Value::Record(rows));
-    });
-    store.insert(name.clone(), Value::Record(rec));
+/// Writes table `name` (`writeDbTable`): applies `edit` to its parts in
+/// place and stores what changed. The table must have been read by
+/// [`read_table`], which gave `was`, and every check must have passed.
+///
+/// Every level (store, table record, rows) is changed in its own
+/// allocation, copied only if something else shares it.
+pub(super) fn write_table<R>(
+    store: &mut Record,
+    name: &Str,
+    was: Facts,
+    edit: impl FnOnce(&mut TableParts<'_>) -> R,
+) -> R {
+    if !was.tidy {
+        tidy_table(store, name, was);
+    }
+    store
+        .update(name, |t| {
+            let Value::Record(rc) = t else {
+                unreachable!("a tidy table is a record")
+            };
+            let rec = Rc::make_mut(rc);
+            let (r, changes) = rec
+                .update("rows", |rows| {
+                    let Value::Record(rows) = rows else {
+                        unreachable!("a tidy table has rows")
+                    };
+                    let mut parts = TableParts {
+                        next_id: i64::from(was.next_id),
+                        rows,
+                        dirty: was.dirty,
+                        hash_cache: None,
+                        new_index: None,
+                    };
+                    let r = edit(&mut parts);
+                    (r, parts.changes())
+                })
+                .expect("a tidy table has rows");
+            changes.write(rec, was);
+            r
+        })
+        .expect("a tidy table is in the store")
 }

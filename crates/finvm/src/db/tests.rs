@@ -428,15 +428,18 @@ fn index_survives_external_state_changes() {
     );
 }
 
-/// The address of row `rec0`'s slot inside the rows map: unchanged while the
-/// map is updated in place, different once it has been copied.
-fn rec0_slot(c: &Core, table: &str) -> *const Value {
+/// The address of the rows record of `table`: unchanged while the rows are
+/// updated in place, different right after they have been copied (the copy
+/// is made while the original is still alive).
+fn rows_at(c: &Core, table: &str) -> *const crate::value::Record {
     let Some(Value::Record(store)) = c.state.get(DB_KEY) else {
         panic!("no store")
     };
     let t = store.get(table).and_then(Value::as_record).unwrap();
-    let rows = t.get("rows").and_then(Value::as_record).unwrap();
-    rows.get("rec0").unwrap() as *const Value
+    match t.get("rows") {
+        Some(Value::Record(rows)) => Rc::as_ptr(rows),
+        _ => panic!("no rows"),
+    }
 }
 
 #[test]
@@ -444,35 +447,32 @@ fn writes_and_reads_do_not_copy_the_table() {
     let mut c = core();
     ok(&mut c, Builtin::DbCreateIndex, &[s("t"), s("k")]);
     ok(&mut c, Builtin::DbInsert, &[s("t"), rec(&[("k", i(0))])]);
-    let slot = rec0_slot(&c, "t");
+    let at = rows_at(&c, "t");
     for n in 1..300 {
-        ok(
-            &mut c,
-            Builtin::DbInsert,
-            &[s("t"), rec(&[("k", i(n % 7))])],
-        );
+        let mut step = |b: Builtin, args: &[Value]| {
+            ok(&mut c, b, args);
+            assert_eq!(at, rows_at(&c, "t"), "{b:?} at {n} copied the rows");
+        };
+        step(Builtin::DbInsert, &[s("t"), rec(&[("k", i(n % 7))])]);
         if n % 50 == 0 {
-            ok(&mut c, Builtin::DbGet, &[s("t"), s("rec3")]);
-            ok(
-                &mut c,
+            step(Builtin::DbGet, &[s("t"), s("rec3")]);
+            step(
                 Builtin::DbQuery,
                 &[s("t"), rec(&[("k", i(3))]), Value::Unit],
             );
-            ok(&mut c, Builtin::DbHash, &[s("t")]);
-            ok(&mut c, Builtin::DbUpdate, &[s("t"), s("rec5"), i(1)]);
-            ok(
-                &mut c,
-                Builtin::DbDelete,
-                &[s("t"), s(&format!("rec{}", n - 1))],
-            );
-            ok(&mut c, Builtin::DbCreateIndex, &[s("t"), s("j")]);
+            step(Builtin::DbHash, &[s("t")]);
+            step(Builtin::DbUpdate, &[s("t"), s("rec5"), i(1)]);
+            step(Builtin::DbDelete, &[s("t"), s(&format!("rec{}", n - 1))]);
+            step(Builtin::DbCreateIndex, &[s("t"), s("j")]);
         }
     }
-    assert_eq!(slot, rec0_slot(&c, "t"));
     // A register still holding the store makes the next write copy (once).
     let held = c.state.get(DB_KEY).cloned();
     ok(&mut c, Builtin::DbInsert, &[s("t"), i(1)]);
-    assert_ne!(slot, rec0_slot(&c, "t"));
+    let copied = rows_at(&c, "t");
+    assert_ne!(at, copied);
+    ok(&mut c, Builtin::DbInsert, &[s("t"), i(2)]);
+    assert_eq!(copied, rows_at(&c, "t"));
     drop(held);
 }
 

@@ -6,6 +6,20 @@ use crate::num::Int;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
+/// The bytes `quote_into` escapes: control characters, `"`, `\` and DEL.
+static ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7F] = true;
+    t
+};
+
 /// The canonical text `canon(v)`.
 pub fn canonical(v: &Value) -> String {
     let mut out = String::new();
@@ -32,15 +46,14 @@ pub fn canonical_into(v: &Value, out: &mut String) {
             let _ = write!(out, "rational:{}/{}", r.numerator, r.denominator);
         }
         Value::Str(s) => {
-            out.push_str("string:");
-            if s.bytes()
-                .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7F)
-            {
+            if s.bytes().all(|b| !ESCAPED[usize::from(b)]) {
                 // Nothing to escape: what `quote_into` would write, directly.
-                out.push('"');
+                out.reserve(s.len() + 9);
+                out.push_str("string:\"");
                 out.push_str(s);
                 out.push('"');
             } else {
+                out.push_str("string:");
                 quote_into(s, out);
             }
         }

@@ -12,13 +12,14 @@
 pub mod canon;
 pub mod json;
 mod order;
+mod record;
 pub mod show;
 
 pub use order::cmp_utf16;
+pub use record::{Fields, FieldsIter, Record};
 
 use crate::num::{Fixed, Int, Rational};
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 
@@ -43,14 +44,6 @@ impl Str {
     pub fn utf16_len(&self) -> usize {
         utf16_len(self.as_str())
     }
-}
-
-/// True when comparing `k` with any string by bytes gives the same answer as
-/// comparing by UTF-16 code units: `k` has no character at or above U+E000.
-/// Lookups of such keys may use `str`'s order (the `Borrow<str>` of [`Str`]).
-#[inline]
-pub fn byte_order_is_utf16_order(k: &str) -> bool {
-    k.bytes().all(|b| b < 0xEE)
 }
 
 /// Length of a string in UTF-16 code units.
@@ -544,100 +537,6 @@ impl FromIterator<(Value, Value)> for Map {
     }
 }
 
-/// A record value (fields in UTF-16 order) with its cached nesting depth and size.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Record {
-    fields: BTreeMap<Str, Value>,
-    depth: Depth,
-    /// Sum of the field names' lengths and the values' [`Value::size`].
-    size: u64,
-}
-
-impl Record {
-    /// An empty record.
-    pub fn new() -> Record {
-        Record::default()
-    }
-
-    /// The fields in ascending name order.
-    pub fn fields(&self) -> &BTreeMap<Str, Value> {
-        &self.fields
-    }
-
-    /// Number of fields.
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
-    /// Looks a field up.
-    pub fn get(&self, k: &str) -> Option<&Value> {
-        if byte_order_is_utf16_order(k) {
-            self.fields.get(k)
-        } else {
-            self.fields.get(&Str::new(k))
-        }
-    }
-
-    /// Inserts or replaces a field.
-    pub fn insert(&mut self, k: Str, v: Value) {
-        self.depth.add(v.depth());
-        let ks = k.len() as u64;
-        self.size = self.size.wrapping_add(ks).wrapping_add(v.size());
-        if let Some(old) = self.fields.insert(k, v) {
-            self.size = self.size.wrapping_sub(ks).wrapping_sub(old.size());
-            if self.depth.remove(old.depth()) {
-                self.recompute();
-            }
-        }
-    }
-
-    /// Removes a field.
-    pub fn remove(&mut self, k: &str) -> Option<Value> {
-        let old = if byte_order_is_utf16_order(k) {
-            self.fields.remove(k)?
-        } else {
-            self.fields.remove(&Str::new(k))?
-        };
-        self.size = self
-            .size
-            .wrapping_sub(k.len() as u64)
-            .wrapping_sub(old.size());
-        if self.depth.remove(old.depth()) {
-            self.recompute();
-        }
-        Some(old)
-    }
-
-    fn recompute(&mut self) {
-        self.depth = Depth::of(self.fields.values().map(Value::depth));
-    }
-
-    /// Depth of the record value itself.
-    pub fn depth(&self) -> u32 {
-        self.depth.max + 1
-    }
-
-    /// [`Value::size`] of the record value itself.
-    pub fn size(&self) -> u64 {
-        NODE_SIZE.wrapping_add(self.size)
-    }
-}
-
-impl FromIterator<(Str, Value)> for Record {
-    fn from_iter<I: IntoIterator<Item = (Str, Value)>>(iter: I) -> Record {
-        let mut r = Record::new();
-        for (k, v) in iter {
-            r.insert(k, v);
-        }
-        r
-    }
-}
-
 /// A state-machine instance value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MachineInstance {
@@ -785,11 +684,31 @@ impl Value {
     }
 
     /// Nesting depth: 0 for scalars, 1 + the deepest child for containers.
+    #[inline]
     pub fn depth(&self) -> u32 {
         match self {
             Value::List(l) => l.depth(),
             Value::Map(m) => m.depth(),
             Value::Record(r) => r.depth(),
+            Value::Unit
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Fixed(_)
+            | Value::Rational(_)
+            | Value::Str(_)
+            | Value::Bytes(_)
+            | Value::Symbol(_)
+            | Value::FunctionRef(_)
+            | Value::Process(_)
+            | Value::RemoteProcess(_)
+            | Value::Option(None) => 0,
+            _ => self.wrapper_depth(),
+        }
+    }
+
+    /// [`Value::depth`] of the constructors that wrap one value.
+    fn wrapper_depth(&self) -> u32 {
+        match self {
             Value::Variant(t) | Value::Event(t) | Value::Effect(t) | Value::Proof(t) => {
                 1 + t.value.depth()
             }
@@ -816,7 +735,24 @@ impl Value {
     /// Sums wrap instead of saturating so a cached size is exact, whatever
     /// order a container was built in; the VM checks every value it builds,
     /// so no reachable size comes near 2^64.
+    #[inline]
     pub fn size(&self) -> u64 {
+        match self {
+            Value::Unit | Value::Bool(_) | Value::Int(Int::Small(_)) | Value::Option(None) => {
+                NODE_SIZE
+            }
+            Value::Str(s) | Value::Symbol(s) | Value::FunctionRef(s) | Value::Process(s) => {
+                NODE_SIZE.wrapping_add(s.len() as u64)
+            }
+            Value::List(l) => l.size(),
+            Value::Map(m) => m.size(),
+            Value::Record(r) => r.size(),
+            _ => self.other_size(),
+        }
+    }
+
+    /// [`Value::size`] of the other constructors.
+    fn other_size(&self) -> u64 {
         let big = |i: &Int| match i {
             Int::Small(_) => 0,
             Int::Big(b) => b.as_sign_words().1.len() as u64 * 22,
@@ -923,6 +859,7 @@ impl Value {
 mod tests {
     use super::*;
     use crate::num::Rational;
+    use std::collections::BTreeMap;
 
     #[test]
     fn value_is_two_words() {
