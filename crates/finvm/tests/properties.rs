@@ -22,6 +22,8 @@
 
 #[path = "support/checks.rs"]
 mod checks;
+#[path = "support/edge_chars.rs"]
+mod edge_chars;
 #[path = "support/progen.rs"]
 mod progen;
 
@@ -303,14 +305,7 @@ proptest! {
 /// Characters around the places where byte order and UTF-16 order part
 /// (U+E000 and above the BMP), and ASCII.
 fn arb_edge_name() -> impl Strategy<Value = String> {
-    let c = prop_oneof![
-        prop::char::range('a', 'd'),
-        prop::char::range('\u{7f}', '\u{81}'),
-        prop::char::range('\u{d7fe}', '\u{d7ff}'),
-        prop::char::range('\u{e000}', '\u{e001}'),
-        prop::char::range('\u{fffe}', '\u{ffff}'),
-        prop::char::range('\u{10000}', '\u{10001}'),
-    ];
+    let c = edge_chars::arb_edge_char();
     prop_oneof![
         prop::collection::vec(c, 0..4).prop_map(String::from_iter),
         (0u32..80).prop_map(|n| format!("rec{n}")),

@@ -152,6 +152,11 @@ impl Ord for Value {
     }
 }
 
+/// Test strategies shared with `tests/properties.rs`.
+#[cfg(test)]
+#[path = "../../tests/support/edge_chars.rs"]
+mod edge_chars;
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -175,20 +180,9 @@ pub(crate) mod tests {
         assert_eq!(cmp_utf16("p10", "p2"), Ordering::Less);
     }
 
-    /// Characters around the places where byte order and UTF-16 order part
-    /// (also used by the map tests in `value`).
-    pub(crate) fn arb_edge_char() -> impl proptest::strategy::Strategy<Value = char> {
-        use proptest::prelude::*;
-        prop_oneof![
-            prop::char::range('a', 'd'),
-            prop::char::range('\u{7f}', '\u{81}'),
-            prop::char::range('\u{d7fe}', '\u{d7ff}'),
-            prop::char::range('\u{e000}', '\u{e001}'),
-            prop::char::range('\u{fffe}', '\u{ffff}'),
-            prop::char::range('\u{10000}', '\u{10001}'),
-            prop::char::range('\u{10fffe}', '\u{10ffff}'),
-        ]
-    }
+    // Characters around the places where byte order and UTF-16 order part
+    // (also used by the map and record tests in `value`).
+    pub(crate) use super::edge_chars::arb_edge_char;
 
     fn arb_text() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;

@@ -885,6 +885,22 @@ mod tests {
         check_against(&r, &reference);
     }
 
+    /// `sort_by_name` of `names` (given in reverse) is their `cmp_utf16` order.
+    fn check_sorted_by_name(
+        names: std::collections::BTreeSet<String>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let names: Vec<String> = names.into_iter().collect();
+        let mut want: Vec<usize> = (0..names.len()).collect();
+        want.sort_by(|&a, &b| cmp_utf16(&names[a], &names[b]));
+        let got = sort_by_name(
+            (0..names.len()).rev(),
+            |i| names[i].as_str(),
+            |i| sort_key(&names[i]),
+        );
+        prop_assert_eq!(got, want);
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -911,11 +927,7 @@ mod tests {
         /// Sorting by sort keys orders names exactly as `cmp_utf16` does.
         #[test]
         fn sorting_by_name_is_utf16_order(names in prop::collection::btree_set(arb_name(), 0..40)) {
-            let names: Vec<String> = names.into_iter().collect();
-            let mut want: Vec<usize> = (0..names.len()).collect();
-            want.sort_by(|&a, &b| cmp_utf16(&names[a], &names[b]));
-            let got = sort_by_name((0..names.len()).rev(), |i| names[i].as_str(), |i| sort_key(&names[i]));
-            prop_assert_eq!(got, want);
+            check_sorted_by_name(names)?;
         }
 
         /// Many names (the radix sort) with shared prefixes, some longer
@@ -931,11 +943,7 @@ mod tests {
                 256..600,
             ),
         ) {
-            let names: Vec<String> = names.into_iter().collect();
-            let mut want: Vec<usize> = (0..names.len()).collect();
-            want.sort_by(|&a, &b| cmp_utf16(&names[a], &names[b]));
-            let got = sort_by_name((0..names.len()).rev(), |i| names[i].as_str(), |i| sort_key(&names[i]));
-            prop_assert_eq!(got, want);
+            check_sorted_by_name(names)?;
         }
 
         /// Equal strings hash alike as `Str` and as `str`.
