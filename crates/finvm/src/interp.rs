@@ -1337,7 +1337,71 @@ fn run_scalar<const TRACE: bool>(
             // Past the last instruction: the general path's error. (Named,
             // as the last variant, so the dispatch needs no range check.)
             Instr::End => break,
-            _ => break,
+            // Every other instruction: the general path. Named one by one
+            // rather than by `_`: with every variant covered, the dispatch
+            // needs no range check on the discriminant (and a new variant
+            // must be placed here or above).
+            Instr::Halt { .. }
+            | Instr::Abort { .. }
+            | Instr::TailCall { .. }
+            | Instr::LoadInput { .. }
+            | Instr::Clear { .. }
+            | Instr::RecordNew { .. }
+            | Instr::RecordGet { .. }
+            | Instr::RecordSet { .. }
+            | Instr::RecordHas { .. }
+            | Instr::RecordRemove { .. }
+            | Instr::RecordKeys { .. }
+            | Instr::ListNew { .. }
+            | Instr::ListFrom { .. }
+            | Instr::ListSet { .. }
+            | Instr::ListAppend { .. }
+            | Instr::ListLength { .. }
+            | Instr::ListSlice { .. }
+            | Instr::MapNew { .. }
+            | Instr::MapGet { .. }
+            | Instr::MapSet { .. }
+            | Instr::MapHas { .. }
+            | Instr::MapRemove { .. }
+            | Instr::MapKeys { .. }
+            | Instr::MapValues { .. }
+            | Instr::MapSize { .. }
+            | Instr::VariantNew { .. }
+            | Instr::VariantTag { .. }
+            | Instr::VariantPayload { .. }
+            | Instr::Div { .. }
+            | Instr::Mod { .. }
+            | Instr::Neg { .. }
+            | Instr::Abs { .. }
+            | Instr::Min { .. }
+            | Instr::Max { .. }
+            | Instr::Clamp { .. }
+            | Instr::Compare { .. }
+            | Instr::CallBuiltin { .. }
+            | Instr::StateGet { .. }
+            | Instr::StateSet { .. }
+            | Instr::StateDelete { .. }
+            | Instr::StateExists { .. }
+            | Instr::StateKeys { .. }
+            | Instr::StateSnapshot { .. }
+            | Instr::EventNew { .. }
+            | Instr::EventEmit { .. }
+            | Instr::BatchNew { .. }
+            | Instr::EventBatchAppend { .. }
+            | Instr::EffectNew { .. }
+            | Instr::EffectRequest { .. }
+            | Instr::EffectAwait { .. }
+            | Instr::EffectBatchAppend { .. }
+            | Instr::MachineNew { .. }
+            | Instr::MachineState { .. }
+            | Instr::MachineTransition { .. }
+            | Instr::Assert { .. }
+            | Instr::Assume { .. }
+            | Instr::InvariantCheck { .. }
+            | Instr::ProofMark { .. }
+            | Instr::ProofScopeBegin { .. }
+            | Instr::ProofScopeEnd { .. }
+            | Instr::Proc { .. } => break,
         }
         rec!(at);
         fuel -= 1;
