@@ -10,6 +10,7 @@
 
 use crate::arith::{self, BinOp};
 use crate::builtins::{self, BuiltinKind};
+use crate::compact::{Off, Op, MAX_ARGS};
 use crate::error::{vm_error, ErrorCode, VmError, VmResult};
 use crate::machine::{Core, Frame, Machine, Process, ProofEvent, Status, Wait};
 use crate::num::Int;
@@ -413,9 +414,9 @@ fn compare_bools(cmp: CmpOp, a: &Value, b: &Value) -> Option<bool> {
     }
 }
 
-/// The most arguments a `CALL` the scalar loop runs passes (more: the
-/// general path).
-const MAX_SCALAR_ARGS: usize = 4;
+/// The size of a register: the unit of the compact encoding's register
+/// offsets.
+const SLOT: usize = std::mem::size_of::<Value>();
 
 /// A copy of a scalar register value (no drop glue, unlike a `Value` held
 /// across a frame switch).
@@ -943,26 +944,28 @@ fn run_scalar<const TRACE: bool>(
     }
     /// A register named by the current instruction, without a bounds check.
     macro_rules! reg {
-        ($r:expr) => {{
-            let r = *$r as usize;
-            debug_assert!(r < fr.len());
-            // SAFETY: `r` is a register operand of an instruction of `code`
-            // that `scalar_register_bound` covers, so `r < code.scalar_regs()`
-            // (`Code` computes the bound when it is built and its
-            // instructions cannot change after), and the loop's invariant
-            // gives `code.scalar_regs() <= fr.len()`. Exercised by every
-            // program the scalar loop runs (`tests/slices.rs`,
-            // `scalar_loop_register_bound` below).
-            unsafe { fr.get_unchecked(r) }
+        ($o:expr) => {{
+            let o: Off = $o;
+            debug_assert!(o as usize % SLOT == 0 && (o as usize / SLOT) < fr.len());
+            // SAFETY: `o` is the byte offset `r * SLOT` of a register
+            // operand `r` of an instruction of `code` that
+            // `scalar_register_bound` covers (`compact::lower` encodes the
+            // same operands), so `r < code.scalar_regs()` (`Code` computes
+            // both when it is built and they cannot change after), and the
+            // loop's invariant gives `code.scalar_regs() <= fr.len()`: the
+            // offset is that of an element of `fr`, properly aligned.
+            // Exercised by every program the scalar loop runs
+            // (`tests/slices.rs`, `scalar_loop_register_bound` below).
+            unsafe { &*fr.as_ptr().byte_add(o as usize) }
         }};
     }
     /// The same, mutable.
     macro_rules! reg_mut {
-        ($r:expr) => {{
-            let r = *$r as usize;
-            debug_assert!(r < fr.len());
+        ($o:expr) => {{
+            let o: Off = $o;
+            debug_assert!(o as usize % SLOT == 0 && (o as usize / SLOT) < fr.len());
             // SAFETY: as for `reg!`.
-            unsafe { fr.get_unchecked_mut(r) }
+            unsafe { &mut *fr.as_mut_ptr().byte_add(o as usize) }
         }};
     }
     /// A register's small int.
@@ -1077,37 +1080,37 @@ fn run_scalar<const TRACE: bool>(
             pc += 1;
         }};
     }
-    /// Runs the back edge `$ins` at `pc` when it is one and the budget
+    /// Runs the back edge `$op` at `pc` when it is one and the budget
     /// allows all its steps (`JUMP`, `LABEL`, and for a `LoopBack` the
     /// comparison and its branch), then continues the loop; else does
     /// nothing.
     macro_rules! back_edge {
-        ($ins:expr) => {
-            match $ins {
-                Instr::LoopBack {
-                    target,
+        ($op:expr) => {
+            match $op {
+                Op::LoopBack {
                     cmp,
+                    on,
+                    target,
                     dst,
                     a,
                     b,
                     exit,
-                    on,
                 } if fuel >= 4 => {
-                    let r = compare!(*cmp, a, b);
+                    let r = compare!(cmp, a, b);
                     put_bool!(dst, r);
                     rec!(pc);
-                    rec!(*target);
-                    rec!(*target + 1);
-                    rec!(*target + 2);
+                    rec!(target);
+                    rec!(target + 1);
+                    rec!(target + 2);
                     fuel -= 4;
-                    pc = if r == *on { *exit } else { *target + 3 };
+                    pc = if r == on { exit } else { target + 3 };
                     continue;
                 }
-                Instr::JumpLabel { target } | Instr::LoopBack { target, .. } if fuel >= 2 => {
+                Op::JumpLabel { target } | Op::LoopBack { target, .. } if fuel >= 2 => {
                     rec!(pc);
-                    rec!(*target);
+                    rec!(target);
                     fuel -= 2;
-                    pc = *target + 1;
+                    pc = target + 1;
                     continue;
                 }
                 _ => {}
@@ -1120,40 +1123,36 @@ fn run_scalar<const TRACE: bool>(
         }
         // SAFETY: `pc <= code.len()`, the loop's invariant. Exercised by
         // every program the scalar loop runs, and at `pc == code.len()`
-        // (the `End` sentinel) by `scalar_loop_runs_off_the_end` below.
+        // (the `Exit` sentinel) by `scalar_loop_runs_off_the_end` below.
         let ins = unsafe { code.fetch(pc) };
         let at = pc;
-        match ins {
-            Instr::Nop => pc += 1,
-            Instr::Move { dst, src } => {
+        // Matched in place: each arm reads only the operands it uses.
+        match *ins {
+            Op::Nop => pc += 1,
+            Op::Move { dst, src } => {
                 copy_scalar!(dst, reg!(src));
                 pc += 1;
             }
-            Instr::LoadConst { dst, idx } => {
-                let Some(v) = program.constants.get(*idx as usize) else {
+            Op::LoadConst { dst, idx } => {
+                let Some(v) = program.constants.get(idx as usize) else {
                     break;
                 };
                 copy_scalar!(dst, v);
                 pc += 1;
             }
-            Instr::Add { dst, a, b } => int_op!(dst, a, b, checked_add),
-            Instr::Sub { dst, a, b } => int_op!(dst, a, b, checked_sub),
-            Instr::Mul { dst, a, b } => int_op!(dst, a, b, checked_mul),
-            Instr::Lt { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Lt),
-            Instr::Lte { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Lte),
-            Instr::Gt { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Gt),
-            Instr::Gte { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Gte),
-            Instr::Eq { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Eq),
-            Instr::Neq { dst, a, b } => cmp_op!(dst, a, b, CmpOp::Neq),
-            Instr::Jump { target } => pc = *target,
-            Instr::JumpLabel { target } | Instr::LoopBack { target, .. } => {
-                back_edge!(ins);
+            Op::Add { dst, a, b } => int_op!(dst, a, b, checked_add),
+            Op::Sub { dst, a, b } => int_op!(dst, a, b, checked_sub),
+            Op::Mul { dst, a, b } => int_op!(dst, a, b, checked_mul),
+            Op::Cmp { cmp, dst, a, b } => cmp_op!(dst, a, b, cmp),
+            Op::Jump { target } => pc = target,
+            Op::JumpLabel { target } | Op::LoopBack { target, .. } => {
+                back_edge!(*ins);
                 // The budget allows the JUMP alone.
-                pc = *target;
+                pc = target;
             }
-            Instr::ArithBack { sub, dst, a, b } => {
+            Op::ArithBack { sub, dst, a, b } => {
                 let (x, y) = (small!(a), small!(b));
-                let r = if *sub {
+                let r = if sub {
                     x.checked_sub(y)
                 } else {
                     x.checked_add(y)
@@ -1170,40 +1169,35 @@ fn run_scalar<const TRACE: bool>(
                 pc += 1;
                 // SAFETY: `pc <= code.len()`: the instruction before it was
                 // at `pc - 1 < code.len()`.
-                back_edge!(unsafe { code.fetch(pc) });
+                back_edge!(*unsafe { code.fetch(pc) });
                 continue;
             }
-            Instr::CmpJump {
+            Op::CmpJump {
                 cmp,
+                on,
                 dst,
                 a,
                 b,
                 target,
-                on,
             } => {
-                let r = compare!(*cmp, a, b);
+                let r = compare!(cmp, a, b);
                 put_bool!(dst, r);
                 // The branch at pc + 1 reads the Bool just written.
                 if fuel >= 2 {
                     rec!(pc);
                     rec!(pc + 1);
                     fuel -= 2;
-                    pc = if r == *on { *target } else { pc + 2 };
+                    pc = if r == on { target } else { pc + 2 };
                     continue;
                 }
                 pc += 1;
             }
-            Instr::JumpIf { cond, target } => match reg!(cond) {
-                Value::Bool(true) => pc = *target,
-                Value::Bool(false) => pc += 1,
+            Op::JumpIf { on, cond, target } => match reg!(cond) {
+                Value::Bool(c) if *c == on => pc = target,
+                Value::Bool(_) => pc += 1,
                 _ => break,
             },
-            Instr::JumpIfFalse { cond, target } => match reg!(cond) {
-                Value::Bool(false) => pc = *target,
-                Value::Bool(true) => pc += 1,
-                _ => break,
-            },
-            Instr::ListGet { dst, list, idx } => {
+            Op::ListGet { dst, list, idx } => {
                 // A scalar element at an in-range index (every error: the
                 // general path).
                 let i = small!(idx);
@@ -1219,7 +1213,7 @@ fn run_scalar<const TRACE: bool>(
                 copy_scalar!(dst, v);
                 pc += 1;
             }
-            Instr::ListAppend { dst, list, val } if dst == list => {
+            Op::ListAppend { list, val } => {
                 // A scalar appended in place to a list only this register
                 // holds. The list's depth does not change (a scalar child
                 // has depth 0) and its size grows by one node: the checks of
@@ -1240,26 +1234,33 @@ fn run_scalar<const TRACE: bool>(
                 l.push(v);
                 pc += 1;
             }
-            Instr::Call { dst, func: f, args } => {
+            Op::Call {
+                n,
+                dst,
+                func: f,
+                first,
+            } => {
                 // A call whose arguments are scalars, within the limits (the
                 // general path raises the limit errors). Everything is
                 // checked before anything changes.
-                let callee = &program.functions[*f as usize];
+                let callee = &program.functions[f as usize];
                 let rc = callee.register_count as usize;
                 if p.call_stack.len() >= max_depth
                     || rc > max_regs
-                    || args.len() > rc
+                    || n as usize > rc
                     || rc < callee.code.scalar_regs() as usize
                 {
                     break; // (the last: the loop's invariant for the callee)
                 }
-                // The arguments, read before the register stack may move
-                // (calls with more than `MAX_SCALAR_ARGS`: the general path).
-                let mut argv = [Scalar::Unit; MAX_SCALAR_ARGS];
-                let Some(argv) = argv.get_mut(..args.len()) else {
+                // The arguments, read before the register stack may move.
+                let Some(offs) = code.call_args(first, n) else {
                     break;
                 };
-                for (s, a) in argv.iter_mut().zip(args.iter()) {
+                let mut argv = [Scalar::Unit; MAX_ARGS];
+                let Some(argv) = argv.get_mut(..offs.len()) else {
+                    break;
+                };
+                for (s, &a) in argv.iter_mut().zip(offs) {
                     match Scalar::of(reg!(a)) {
                         Some(v) => *s = v,
                         None => break 'run,
@@ -1282,17 +1283,17 @@ fn run_scalar<const TRACE: bool>(
                 write_reps!();
                 run_start = run_next;
                 p.frame = Frame {
-                    func: *f,
+                    func: f,
                     pc: 0,
                     base: new_base as u32,
-                    ret: Some(*dst),
+                    ret: Some(dst),
                 };
                 code = &callee.code;
                 pc = 0;
                 fr = &mut p.regs[new_base..];
                 continue;
             }
-            Instr::Return { src } => {
+            Op::Return { src } => {
                 // A scalar returned to a caller (the first frame's return
                 // ends the process: the general path). Everything is checked
                 // before anything changes.
@@ -1334,74 +1335,9 @@ fn run_scalar<const TRACE: bool>(
                 }
                 continue;
             }
-            // Past the last instruction: the general path's error. (Named,
-            // as the last variant, so the dispatch needs no range check.)
-            Instr::End => break,
-            // Every other instruction: the general path. Named one by one
-            // rather than by `_`: with every variant covered, the dispatch
-            // needs no range check on the discriminant (and a new variant
-            // must be placed here or above).
-            Instr::Halt { .. }
-            | Instr::Abort { .. }
-            | Instr::TailCall { .. }
-            | Instr::LoadInput { .. }
-            | Instr::Clear { .. }
-            | Instr::RecordNew { .. }
-            | Instr::RecordGet { .. }
-            | Instr::RecordSet { .. }
-            | Instr::RecordHas { .. }
-            | Instr::RecordRemove { .. }
-            | Instr::RecordKeys { .. }
-            | Instr::ListNew { .. }
-            | Instr::ListFrom { .. }
-            | Instr::ListSet { .. }
-            | Instr::ListAppend { .. }
-            | Instr::ListLength { .. }
-            | Instr::ListSlice { .. }
-            | Instr::MapNew { .. }
-            | Instr::MapGet { .. }
-            | Instr::MapSet { .. }
-            | Instr::MapHas { .. }
-            | Instr::MapRemove { .. }
-            | Instr::MapKeys { .. }
-            | Instr::MapValues { .. }
-            | Instr::MapSize { .. }
-            | Instr::VariantNew { .. }
-            | Instr::VariantTag { .. }
-            | Instr::VariantPayload { .. }
-            | Instr::Div { .. }
-            | Instr::Mod { .. }
-            | Instr::Neg { .. }
-            | Instr::Abs { .. }
-            | Instr::Min { .. }
-            | Instr::Max { .. }
-            | Instr::Clamp { .. }
-            | Instr::Compare { .. }
-            | Instr::CallBuiltin { .. }
-            | Instr::StateGet { .. }
-            | Instr::StateSet { .. }
-            | Instr::StateDelete { .. }
-            | Instr::StateExists { .. }
-            | Instr::StateKeys { .. }
-            | Instr::StateSnapshot { .. }
-            | Instr::EventNew { .. }
-            | Instr::EventEmit { .. }
-            | Instr::BatchNew { .. }
-            | Instr::EventBatchAppend { .. }
-            | Instr::EffectNew { .. }
-            | Instr::EffectRequest { .. }
-            | Instr::EffectAwait { .. }
-            | Instr::EffectBatchAppend { .. }
-            | Instr::MachineNew { .. }
-            | Instr::MachineState { .. }
-            | Instr::MachineTransition { .. }
-            | Instr::Assert { .. }
-            | Instr::Assume { .. }
-            | Instr::InvariantCheck { .. }
-            | Instr::ProofMark { .. }
-            | Instr::ProofScopeBegin { .. }
-            | Instr::ProofScopeEnd { .. }
-            | Instr::Proc { .. } => break,
+            // Every other instruction, and past the last one: the general
+            // path (which raises "PC out of bounds" for the latter).
+            Op::Exit => break,
         }
         rec!(at);
         fuel -= 1;

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod arith;
 pub mod builtins;
+pub(crate) mod compact;
 pub mod db;
 pub mod decode;
 pub mod effect;

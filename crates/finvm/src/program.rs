@@ -3,6 +3,7 @@
 //! labels resolved to offsets and functions/builtins to indices).
 
 use crate::builtins::Builtin;
+use crate::compact::{Off, Op};
 use crate::error::VmError;
 use crate::limits::Limits;
 use crate::num::Rounding;
@@ -546,14 +547,6 @@ pub enum Instr {
         flag: bool,
         int: i32,
     },
-    /// Never decoded: the sentinel [`Code`] keeps past a function's last
-    /// instruction, so that the scalar loop reads the instruction at any
-    /// `pc <= len` without a bounds check. It is not part of the code
-    /// [`Code`] dereferences to; reaching it is "PC out of bounds".
-    End,
-    // The superinstructions come last: the scalar loop names each of them,
-    // so its dispatch table reaches the highest discriminant and needs no
-    // range check.
     /// Superinstruction: a comparison writing `dst` immediately followed by
     /// `JUMP_IF`/`JUMP_IF_FALSE` on `dst` (kept at pc + 1). Runs both steps
     /// when the budget allows two, else only the comparison.
@@ -634,18 +627,20 @@ impl CmpOp {
     }
 }
 
-/// A function's executable instructions, with facts the interpreter's
-/// scalar loop relies on computed once, when the code is built: the bound
-/// on the registers its instructions name, and that every pc its jumps and
-/// fused instructions lead to is at most the code's length, where an
-/// [`Instr::End`] sentinel follows the last instruction. The instructions
-/// cannot be changed afterwards (read them through
-/// `Deref<Target = [Instr]>`, which leaves the sentinel out), so these
-/// facts stay true.
+/// A function's executable instructions, with what the interpreter's
+/// scalar loop runs, computed once when the code is built: the compact
+/// encoding of the instructions ([`crate::compact`], one `Op` per pc and an
+/// `Exit` sentinel after the last), the bound on the registers they name,
+/// and that every pc their jumps and fused instructions lead to is at most
+/// the code's length. The instructions cannot be changed afterwards (read
+/// them through `Deref<Target = [Instr]>`), so these facts stay true.
 #[derive(Clone, Debug)]
 pub struct Code {
-    /// The instructions and, last, the `End` sentinel.
     instrs: Vec<Instr>,
+    /// The compact encoding and, last, the `Exit` sentinel.
+    ops: Vec<Op>,
+    /// The register offsets of the compact calls' arguments.
+    args: Vec<Off>,
     scalar_regs: u32,
 }
 
@@ -657,7 +652,7 @@ impl Default for Code {
 
 impl Code {
     /// Wraps a function's instructions.
-    pub fn new(mut instrs: Vec<Instr>) -> Code {
+    pub fn new(instrs: Vec<Instr>) -> Code {
         // Code whose jumps could lead past the sentinel (not code the
         // validator lowers) never runs in the scalar loop: no frame has
         // `u32::MAX` registers.
@@ -666,9 +661,11 @@ impl Code {
         } else {
             u32::MAX
         };
-        instrs.push(Instr::End);
+        let (ops, args) = crate::compact::lower(&instrs);
         Code {
             instrs,
+            ops,
+            args,
             scalar_regs,
         }
     }
@@ -681,17 +678,23 @@ impl Code {
         self.scalar_regs
     }
 
-    /// The instruction at `pc`, or the `End` sentinel at `pc == len`,
-    /// without a bounds check.
+    /// The compact instruction at `pc`, or the `Exit` sentinel at
+    /// `pc == len`, without a bounds check.
     ///
     /// # Safety
     /// `pc <= self.len()`.
     #[inline(always)]
-    pub(crate) unsafe fn fetch(&self, pc: u32) -> &Instr {
+    pub(crate) unsafe fn fetch(&self, pc: u32) -> &Op {
         debug_assert!(pc as usize <= self.len());
-        // SAFETY: `instrs` holds `self.len() + 1` instructions (the code and
+        // SAFETY: `ops` holds `self.len() + 1` ops (one per instruction and
         // the sentinel) and the caller guarantees `pc <= self.len()`.
-        unsafe { self.instrs.get_unchecked(pc as usize) }
+        unsafe { self.ops.get_unchecked(pc as usize) }
+    }
+
+    /// The register offsets of a compact call's arguments.
+    #[inline(always)]
+    pub(crate) fn call_args(&self, first: u32, n: u8) -> Option<&[Off]> {
+        self.args.get(first as usize..first as usize + n as usize)
     }
 }
 
@@ -715,8 +718,7 @@ fn pcs_within(code: &[Instr]) -> bool {
 impl std::ops::Deref for Code {
     type Target = [Instr];
     fn deref(&self) -> &[Instr] {
-        // Without the sentinel.
-        &self.instrs[..self.instrs.len() - 1]
+        &self.instrs
     }
 }
 

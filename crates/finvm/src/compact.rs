@@ -1,0 +1,330 @@
+//! The compact encoding the interpreter's scalar loop runs.
+//!
+//! Every function's [`Instr`]s are lowered once, when its
+//! [`Code`](crate::program::Code) is built, into a parallel array of
+//! [`Op`]s: one per instruction, at the same pc. An `Op` is 24 bytes where
+//! an `Instr` is 40, names registers by their byte offset in the frame (no
+//! shift per operand at run time), keeps a call's arguments in a side
+//! table, folds the six comparisons into one variant with a [`CmpOp`], and
+//! turns every instruction the scalar loop does not run into
+//! [`Op::Exit`], which hands the pc to the general path (that then runs the
+//! `Instr` at the same pc). Nothing is decided here that the loop does not
+//! check again: an `Op` is only a faster way to read its `Instr`.
+
+use crate::program::{CmpOp, Instr, Reg};
+use crate::value::Value;
+
+/// A register operand: the register's byte offset from the frame's first
+/// register (`index * size_of::<Value>()`).
+pub(crate) type Off = u32;
+
+/// One instruction of the compact encoding (see the module docs). Jump
+/// targets are pcs, as in [`Instr`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// An instruction the scalar loop does not run, the end of the code, or
+    /// an operand that does not fit the encoding: the general path.
+    Exit,
+    Nop,
+    Move {
+        dst: Off,
+        src: Off,
+    },
+    LoadConst {
+        dst: Off,
+        idx: u32,
+    },
+    Add {
+        dst: Off,
+        a: Off,
+        b: Off,
+    },
+    Sub {
+        dst: Off,
+        a: Off,
+        b: Off,
+    },
+    Mul {
+        dst: Off,
+        a: Off,
+        b: Off,
+    },
+    /// `LT` … `NEQ`.
+    Cmp {
+        cmp: CmpOp,
+        dst: Off,
+        a: Off,
+        b: Off,
+    },
+    Jump {
+        target: u32,
+    },
+    /// `JUMP_IF` (`on`) or `JUMP_IF_FALSE` (`!on`).
+    JumpIf {
+        on: bool,
+        cond: Off,
+        target: u32,
+    },
+    JumpLabel {
+        target: u32,
+    },
+    LoopBack {
+        cmp: CmpOp,
+        on: bool,
+        target: u32,
+        dst: Off,
+        a: Off,
+        b: Off,
+        exit: u32,
+    },
+    ArithBack {
+        sub: bool,
+        dst: Off,
+        a: Off,
+        b: Off,
+    },
+    CmpJump {
+        cmp: CmpOp,
+        on: bool,
+        dst: Off,
+        a: Off,
+        b: Off,
+        target: u32,
+    },
+    ListGet {
+        dst: Off,
+        list: Off,
+        idx: Off,
+    },
+    /// `LIST_APPEND` whose destination is its list register.
+    ListAppend {
+        list: Off,
+        val: Off,
+    },
+    /// `CALL` with at most [`MAX_ARGS`] arguments, whose offsets are
+    /// `args[first..first + n]` of the code's side table. `dst` is the
+    /// caller's register index for the result (a frame's `ret`).
+    Call {
+        n: u8,
+        dst: Reg,
+        func: u32,
+        first: u32,
+    },
+    Return {
+        src: Off,
+    },
+}
+
+/// The most arguments a compact `CALL` passes (more: [`Op::Exit`]).
+pub(crate) const MAX_ARGS: usize = 4;
+
+/// A register's byte offset, when it fits an [`Off`].
+fn off(r: Reg) -> Option<Off> {
+    r.checked_mul(std::mem::size_of::<Value>() as u32)
+}
+
+/// Lowers `code` to its compact encoding: one [`Op`] per instruction, then
+/// an [`Op::Exit`] sentinel, and the side table of call arguments.
+pub(crate) fn lower(code: &[Instr]) -> (Vec<Op>, Vec<Off>) {
+    let mut args = Vec::new();
+    let mut ops: Vec<Op> = code
+        .iter()
+        .map(|ins| lower_one(ins, &mut args).unwrap_or(Op::Exit))
+        .collect();
+    ops.push(Op::Exit);
+    (ops, args)
+}
+
+/// The [`Op`] for one instruction (`None`: [`Op::Exit`]).
+fn lower_one(ins: &Instr, args: &mut Vec<Off>) -> Option<Op> {
+    let three = |dst: &Reg, a: &Reg, b: &Reg| Some((off(*dst)?, off(*a)?, off(*b)?));
+    let cmp = |cmp: CmpOp, dst: &Reg, a: &Reg, b: &Reg| {
+        let (dst, a, b) = three(dst, a, b)?;
+        Some(Op::Cmp { cmp, dst, a, b })
+    };
+    Some(match ins {
+        Instr::Nop => Op::Nop,
+        Instr::Move { dst, src } => Op::Move {
+            dst: off(*dst)?,
+            src: off(*src)?,
+        },
+        Instr::LoadConst { dst, idx } => Op::LoadConst {
+            dst: off(*dst)?,
+            idx: *idx,
+        },
+        Instr::Add { dst, a, b } => {
+            let (dst, a, b) = three(dst, a, b)?;
+            Op::Add { dst, a, b }
+        }
+        Instr::Sub { dst, a, b } => {
+            let (dst, a, b) = three(dst, a, b)?;
+            Op::Sub { dst, a, b }
+        }
+        Instr::Mul { dst, a, b } => {
+            let (dst, a, b) = three(dst, a, b)?;
+            Op::Mul { dst, a, b }
+        }
+        Instr::Lt { dst, a, b } => cmp(CmpOp::Lt, dst, a, b)?,
+        Instr::Lte { dst, a, b } => cmp(CmpOp::Lte, dst, a, b)?,
+        Instr::Gt { dst, a, b } => cmp(CmpOp::Gt, dst, a, b)?,
+        Instr::Gte { dst, a, b } => cmp(CmpOp::Gte, dst, a, b)?,
+        Instr::Eq { dst, a, b } => cmp(CmpOp::Eq, dst, a, b)?,
+        Instr::Neq { dst, a, b } => cmp(CmpOp::Neq, dst, a, b)?,
+        Instr::Jump { target } => Op::Jump { target: *target },
+        Instr::JumpIf { cond, target } => Op::JumpIf {
+            on: true,
+            cond: off(*cond)?,
+            target: *target,
+        },
+        Instr::JumpIfFalse { cond, target } => Op::JumpIf {
+            on: false,
+            cond: off(*cond)?,
+            target: *target,
+        },
+        Instr::JumpLabel { target } => Op::JumpLabel { target: *target },
+        Instr::LoopBack {
+            target,
+            cmp,
+            dst,
+            a,
+            b,
+            exit,
+            on,
+        } => {
+            let (dst, a, b) = three(dst, a, b)?;
+            Op::LoopBack {
+                cmp: *cmp,
+                on: *on,
+                target: *target,
+                dst,
+                a,
+                b,
+                exit: *exit,
+            }
+        }
+        Instr::ArithBack { sub, dst, a, b } => {
+            let (dst, a, b) = three(dst, a, b)?;
+            Op::ArithBack {
+                sub: *sub,
+                dst,
+                a,
+                b,
+            }
+        }
+        Instr::CmpJump {
+            cmp,
+            dst,
+            a,
+            b,
+            target,
+            on,
+        } => {
+            let (dst, a, b) = three(dst, a, b)?;
+            Op::CmpJump {
+                cmp: *cmp,
+                on: *on,
+                dst,
+                a,
+                b,
+                target: *target,
+            }
+        }
+        Instr::ListGet { dst, list, idx } => {
+            let (dst, list, idx) = three(dst, list, idx)?;
+            Op::ListGet { dst, list, idx }
+        }
+        Instr::ListAppend { dst, list, val } if dst == list => Op::ListAppend {
+            list: off(*list)?,
+            val: off(*val)?,
+        },
+        Instr::Call { dst, func, args: a } if a.len() <= MAX_ARGS => {
+            let offs = a.iter().map(|r| off(*r)).collect::<Option<Vec<_>>>()?;
+            let first = u32::try_from(args.len()).ok()?;
+            args.extend(offs);
+            Op::Call {
+                n: a.len() as u8,
+                dst: *dst,
+                func: *func,
+                first,
+            }
+        }
+        Instr::Return { src } => Op::Return { src: off(*src)? },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_op_is_smaller_than_an_instr() {
+        assert!(std::mem::size_of::<Op>() <= 24);
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+    }
+
+    #[test]
+    fn lowering_keeps_pcs_and_scales_registers() {
+        let code = vec![
+            Instr::LoadConst { dst: 2, idx: 7 },
+            Instr::Lt { dst: 1, a: 0, b: 2 },
+            Instr::JumpIfFalse { cond: 1, target: 4 },
+            Instr::Call {
+                dst: 3,
+                func: 5,
+                args: vec![0, 2].into(),
+            },
+            Instr::Call {
+                dst: 3,
+                func: 5,
+                args: vec![0; MAX_ARGS + 1].into(),
+            },
+            Instr::ListAppend {
+                dst: 1,
+                list: 2,
+                val: 3,
+            },
+            Instr::ListAppend {
+                dst: 2,
+                list: 2,
+                val: 3,
+            },
+            Instr::Move {
+                dst: u32::MAX,
+                src: 0,
+            },
+            Instr::Return { src: 3 },
+        ];
+        let (ops, args) = lower(&code);
+        assert_eq!(
+            ops,
+            vec![
+                Op::LoadConst { dst: 32, idx: 7 },
+                Op::Cmp {
+                    cmp: CmpOp::Lt,
+                    dst: 16,
+                    a: 0,
+                    b: 32
+                },
+                Op::JumpIf {
+                    on: false,
+                    cond: 16,
+                    target: 4
+                },
+                Op::Call {
+                    n: 2,
+                    dst: 3,
+                    func: 5,
+                    first: 0
+                },
+                Op::Exit,
+                Op::Exit,
+                Op::ListAppend { list: 32, val: 48 },
+                Op::Exit,
+                Op::Return { src: 48 },
+                Op::Exit,
+            ]
+        );
+        assert_eq!(args, vec![0, 32]);
+    }
+}
