@@ -116,7 +116,7 @@ pub(crate) enum Op {
 }
 
 /// The most arguments a compact `CALL` passes (more: [`Op::Exit`]).
-pub(crate) const MAX_ARGS: usize = 4;
+pub(crate) const MAX_ARGS: usize = u8::MAX as usize;
 
 /// A register's byte offset, when it fits an [`Off`].
 fn off(r: Reg) -> Option<Off> {

@@ -10,7 +10,7 @@
 
 use crate::arith::{self, BinOp};
 use crate::builtins::{self, BuiltinKind};
-use crate::compact::{Off, Op, MAX_ARGS};
+use crate::compact::{Off, Op};
 use crate::error::{vm_error, ErrorCode, VmError, VmResult};
 use crate::machine::{Core, Frame, Machine, Process, ProofEvent, Status, Wait};
 use crate::num::Int;
@@ -325,31 +325,79 @@ fn is_inline(v: &Value) -> bool {
 /// per register on every `CALL`).
 #[inline(always)]
 fn grow_units(regs: &mut Vec<Value>, n: usize) {
-    grow_frame(regs, &[], n);
-}
-
-/// Grows the register stack by a frame of `n` registers: the scalars
-/// `first` (at most `n`), then units.
-#[inline(always)]
-fn grow_frame(regs: &mut Vec<Value>, first: &[Scalar], n: usize) {
-    let k = first.len().min(n);
     regs.reserve(n);
-    let len = regs.len();
-    let spare = &mut regs.spare_capacity_mut()[..n];
-    for (slot, s) in spare[..k].iter_mut().zip(first) {
-        slot.write(s.value());
-    }
-    for slot in &mut spare[k..] {
+    for slot in &mut regs.spare_capacity_mut()[..n] {
         slot.write(Value::Unit);
     }
     // SAFETY: `reserve(n)` left capacity for at least `len + n` values (the
     // slice `[..n]` of the spare capacity would have panicked otherwise),
-    // and the loops above initialised exactly the `n` slots after `len`
-    // (`k` of them from `first`, the rest units), so the first `len + n`
-    // elements are initialised. Exercised by every `CALL` in the test suite
-    // (e.g. `tests/slices.rs`, the conformance cases with calls) and by
-    // `grow_and_shrink_registers` below.
-    unsafe { regs.set_len(len + n) }
+    // and the loop above initialised exactly the `n` slots after `len`, so
+    // the first `len + n` elements are initialised. Exercised by every
+    // `CALL` of the general path and by `grow_and_shrink_registers` below.
+    unsafe { regs.set_len(regs.len() + n) }
+}
+
+/// How many unit registers `push_frame` writes per step.
+const UNIT_CHUNK: usize = 4;
+
+/// Pushes a callee's frame of `n` registers onto the register stack: copies
+/// of the caller's registers at the byte offsets `args` from its register
+/// `caller` (each must hold a small int, a boolean or unit), then units.
+/// False, with nothing changed but the stack's capacity, when an argument
+/// holds anything else.
+///
+/// The arguments are copied straight into the new frame: no intermediate
+/// array, and a small int (the common argument) costs one tag test.
+///
+/// # Safety
+/// Every offset in `args` is `r * SLOT` for a register `r` with
+/// `caller + r < regs.len()`, and `args.len() <= n`.
+#[inline(always)]
+unsafe fn push_frame(regs: &mut Vec<Value>, caller: usize, args: &[Off], n: usize) -> bool {
+    debug_assert!(args.len() <= n);
+    // Room for the frame rounded up to whole chunks of units (below).
+    regs.reserve(n + UNIT_CHUNK - 1);
+    let len = regs.len();
+    // One raw pointer for reading the caller's registers and writing the
+    // spare capacity: the two ranges are disjoint (`caller + r < len`).
+    let base = regs.as_mut_ptr();
+    // Units first, in whole chunks: a fixed number of stores per chunk
+    // and no remainder loop (a frame's slots past `n` stay spare capacity).
+    for chunk in 0..n.div_ceil(UNIT_CHUNK) {
+        for j in 0..UNIT_CHUNK {
+            // SAFETY: `chunk * UNIT_CHUNK + j < n + UNIT_CHUNK - 1`, and
+            // `reserve` left room for that many values after `len`: the
+            // slot is in the allocation's spare capacity, which nothing
+            // else refers to.
+            unsafe { base.add(len + chunk * UNIT_CHUNK + j).write(Value::Unit) };
+        }
+    }
+    for (i, &o) in args.iter().enumerate() {
+        debug_assert!(o as usize % SLOT == 0 && caller + o as usize / SLOT < len);
+        // SAFETY: the caller guarantees that register `caller + o / SLOT`
+        // is an initialised element of `regs`; `base` points at its first.
+        let v = unsafe { &*base.add(caller).byte_add(o as usize) };
+        let copy = if let Value::Int(Int::Small(x)) = v {
+            Value::Int(Int::Small(*x))
+        } else {
+            match v {
+                Value::Bool(b) => Value::Bool(*b),
+                Value::Unit => Value::Unit,
+                _ => return false,
+            }
+        };
+        // SAFETY: `i < args.len() <= n`: a slot of the new frame, in the
+        // spare capacity, holding a unit (dropping it is a no-op, so it is
+        // overwritten without).
+        unsafe { base.add(len + i).write(copy) };
+    }
+    // SAFETY: the loops initialised the `n` slots after `len` (units,
+    // then the arguments over the first), and `reserve` made room.
+    // Exercised by every scalar `CALL` (`tests/slices.rs`, the conformance
+    // cases with calls, `scalar_calls_appends_and_loops_equal_the_general_path`
+    // under Miri) and by `grow_and_shrink_registers` below.
+    unsafe { regs.set_len(len + n) };
+    true
 }
 
 /// Shrinks the register stack to `len`; when the registers above `len`
@@ -435,15 +483,6 @@ impl Scalar {
             Value::Bool(b) => Some(Scalar::Bool(*b)),
             Value::Unit => Some(Scalar::Unit),
             _ => None,
-        }
-    }
-
-    #[inline(always)]
-    fn value(self) -> Value {
-        match self {
-            Scalar::Int(x) => Value::Int(Int::Small(x)),
-            Scalar::Bool(b) => Value::Bool(b),
-            Scalar::Unit => Value::Unit,
         }
     }
 
@@ -1117,7 +1156,7 @@ fn run_scalar<const TRACE: bool>(
             }
         };
     }
-    'run: loop {
+    loop {
         if fuel == 0 {
             break;
         }
@@ -1252,22 +1291,18 @@ fn run_scalar<const TRACE: bool>(
                 {
                     break; // (the last: the loop's invariant for the callee)
                 }
-                // The arguments, read before the register stack may move.
                 let Some(offs) = code.call_args(first, n) else {
                     break;
                 };
-                let mut argv = [Scalar::Unit; MAX_ARGS];
-                let Some(argv) = argv.get_mut(..offs.len()) else {
-                    break;
-                };
-                for (s, &a) in argv.iter_mut().zip(offs) {
-                    match Scalar::of(reg!(a)) {
-                        Some(v) => *s = v,
-                        None => break 'run,
-                    }
-                }
                 let new_base = p.regs.len();
-                grow_frame(&mut p.regs, argv, rc);
+                // SAFETY: every offset in `offs` is that of a register
+                // operand of `code` (`compact::lower`), below
+                // `code.scalar_regs() <= fr.len()`, the loop's invariant,
+                // and `fr` is the register stack from the frame's base;
+                // `offs.len() == n <= rc`, checked above.
+                if !unsafe { push_frame(&mut p.regs, p.frame.base as usize, offs, rc) } {
+                    break;
+                }
                 rec!(at);
                 fuel -= 1;
                 // The caller's frame built from fields, not read back whole
@@ -1306,13 +1341,18 @@ fn run_scalar<const TRACE: bool>(
                 let caller_code = &program.functions[caller.func as usize].code;
                 // The caller's registers once this frame's are dropped.
                 let caller_len = (p.frame.base as usize).wrapping_sub(caller.base as usize);
-                if caller_len > p.regs.len()
-                    || caller_len < caller_code.scalar_regs() as usize
-                    || caller.pc as usize > caller_code.len()
+                // A caller that called from this loop met the loop's
+                // invariants then (its frame's registers below this frame,
+                // and its pc after a `CALL` below `Exit`), and nothing has
+                // changed them since; any other caller is checked.
+                let fresh = p.call_stack.len() > fresh_above;
+                if !fresh
+                    && (caller_len > p.regs.len()
+                        || caller_len < caller_code.scalar_regs() as usize
+                        || caller.pc as usize > caller_code.len())
                 {
                     break; // the loop's invariants (only a malformed state)
                 }
-                let fresh = p.call_stack.len() > fresh_above;
                 p.call_stack.pop();
                 rec!(at);
                 fuel -= 1;
@@ -2265,7 +2305,7 @@ fn input_builtin(core: &Core, b: builtins::Builtin, args: &[Value]) -> VmResult<
 
 #[cfg(test)]
 mod tests {
-    use super::{discard_scalars, grow_frame, grow_units, run_scalar, shrink_to, Scalar};
+    use super::{discard_scalars, grow_units, push_frame, run_scalar, shrink_to};
     use crate::api::{load_program, run_program, RunOptions};
     use crate::machine::Machine;
     use crate::num::Int;
@@ -2304,20 +2344,32 @@ mod tests {
         assert_eq!(regs.len(), 1);
         grow_units(&mut regs, 0);
         assert_eq!(regs.len(), 1);
-        // A frame with scalar arguments: the arguments, then units; more
-        // arguments than registers are cut to the frame.
-        let args = [Scalar::Int(-3), Scalar::Bool(false), Scalar::Unit];
-        grow_frame(&mut regs, &args[..2], 4);
+        // A frame with scalar arguments: copies of the caller's registers
+        // at the given offsets, then units.
+        regs.extend([Value::Bool(false), Value::Unit]);
+        let off = |r: u32| r * super::SLOT as u32;
+        // SAFETY (test): registers 0..3 exist; 2 arguments for 4 registers.
+        assert!(unsafe { push_frame(&mut regs, 0, &[off(0), off(1)], 4) });
         let frame = [
-            Value::Int(Int::Small(-3)),
+            Value::Int(Int::Small(7)),
             Value::Bool(false),
             Value::Unit,
             Value::Unit,
         ];
-        assert_eq!(regs[1..], frame);
-        grow_frame(&mut regs, &args, 2);
-        assert_eq!(regs.len(), 7);
-        assert_eq!(regs[5..], frame[..2]);
+        assert_eq!(regs[3..], frame);
+        // From a caller frame further up, an argument repeated.
+        assert!(unsafe { push_frame(&mut regs, 3, &[off(1), off(0), off(1)], 3) });
+        assert_eq!(regs.len(), 10);
+        assert_eq!(
+            regs[7..],
+            [Value::Bool(false), Value::Int(Int::Small(7)), Value::Bool(false)]
+        );
+        // A heap value as an argument: nothing pushed.
+        regs.push(Value::Str(heap.clone()));
+        assert!(!unsafe { push_frame(&mut regs, 0, &[off(0), off(10)], 2) });
+        assert_eq!(regs.len(), 11);
+        regs.truncate(1);
+        assert_eq!(regs, vec![Value::Int(Int::Small(7))]);
     }
 
     /// `Code` bounds the registers the scalar loop names, and the loop does
