@@ -880,6 +880,8 @@ fn run_scalar<const TRACE: bool>(
     fuel_: &mut u64,
 ) {
     let mut code: &Code = &program.functions[p.frame.func as usize].code;
+    // `code`'s ops, held apart so that a dispatch does not reload them.
+    let mut ops = code.ops();
     let mut pc = p.frame.pc;
     let mut fuel = *fuel_;
     // `p.frame` is kept current except for its pc, which is written back on exit.
@@ -887,11 +889,11 @@ fn run_scalar<const TRACE: bool>(
     // Invariants of the loop, checked here and wherever `code`, `fr` and
     // `pc` change other than as `Code` guarantees (`CALL`, `RETURN`):
     // `fr.len() >= code.scalar_regs()`, so every register an instruction
-    // below names is in `fr`; and `pc <= code.len()`, so `code.fetch(pc)`
-    // is in bounds (every pc a jump or fused instruction of `code` leads to
-    // is at most `code.len()`, or `scalar_regs` is `u32::MAX`; and an
-    // instruction at `pc < code.len()` that falls through leads to
-    // `pc + 1 <= code.len()`).
+    // below names is in `fr`; `ops` is `code.ops()`; and
+    // `pc <= code.len()`, so `Code::fetch_in(ops, pc)` is in bounds (every
+    // pc a jump or fused instruction of `code` leads to is at most
+    // `code.len()`, or `scalar_regs` is `u32::MAX`; and an instruction at
+    // `pc < code.len()` that falls through leads to `pc + 1 <= code.len()`).
     if fr.len() < code.scalar_regs() as usize || pc as usize > code.len() {
         return;
     }
@@ -1163,7 +1165,7 @@ fn run_scalar<const TRACE: bool>(
         // SAFETY: `pc <= code.len()`, the loop's invariant. Exercised by
         // every program the scalar loop runs, and at `pc == code.len()`
         // (the `Exit` sentinel) by `scalar_loop_runs_off_the_end` below.
-        let ins = unsafe { code.fetch(pc) };
+        let ins = unsafe { Code::fetch_in(ops, pc) };
         let at = pc;
         // Matched in place: each arm reads only the operands it uses.
         match *ins {
@@ -1208,7 +1210,7 @@ fn run_scalar<const TRACE: bool>(
                 pc += 1;
                 // SAFETY: `pc <= code.len()`: the instruction before it was
                 // at `pc - 1 < code.len()`.
-                back_edge!(*unsafe { code.fetch(pc) });
+                back_edge!(*unsafe { Code::fetch_in(ops, pc) });
                 continue;
             }
             Op::CmpJump {
@@ -1324,6 +1326,7 @@ fn run_scalar<const TRACE: bool>(
                     ret: Some(dst),
                 };
                 code = &callee.code;
+                ops = code.ops();
                 pc = 0;
                 fr = &mut p.regs[new_base..];
                 continue;
@@ -1368,6 +1371,7 @@ fn run_scalar<const TRACE: bool>(
                 }
                 p.frame = caller;
                 code = caller_code;
+                ops = code.ops();
                 pc = caller.pc;
                 fr = &mut p.regs[caller.base as usize..];
                 if let Some(slot) = ret.and_then(|r| fr.get_mut(r as usize)) {
@@ -2362,7 +2366,11 @@ mod tests {
         assert_eq!(regs.len(), 10);
         assert_eq!(
             regs[7..],
-            [Value::Bool(false), Value::Int(Int::Small(7)), Value::Bool(false)]
+            [
+                Value::Bool(false),
+                Value::Int(Int::Small(7)),
+                Value::Bool(false)
+            ]
         );
         // A heap value as an argument: nothing pushed.
         regs.push(Value::Str(heap.clone()));

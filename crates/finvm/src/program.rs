@@ -678,17 +678,25 @@ impl Code {
         self.scalar_regs
     }
 
-    /// The compact instruction at `pc`, or the `Exit` sentinel at
-    /// `pc == len`, without a bounds check.
+    /// The compact encoding, with its `Exit` sentinel (for
+    /// [`Code::fetch_in`]).
+    #[inline(always)]
+    pub(crate) fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The compact instruction at `pc` of a code whose ops are `ops` (read
+    /// once with [`Code::ops`], so that the loop keeps them in a machine
+    /// register), or the `Exit` sentinel at `pc == len`, without a bounds
+    /// check.
     ///
     /// # Safety
-    /// `pc <= self.len()`.
+    /// `ops` is the `ops()` of a code `c` and `pc <= c.len()`.
     #[inline(always)]
-    pub(crate) unsafe fn fetch(&self, pc: u32) -> &Op {
-        debug_assert!(pc as usize <= self.len());
-        // SAFETY: `ops` holds `self.len() + 1` ops (one per instruction and
-        // the sentinel) and the caller guarantees `pc <= self.len()`.
-        unsafe { self.ops.get_unchecked(pc as usize) }
+    pub(crate) unsafe fn fetch_in(ops: &[Op], pc: u32) -> &Op {
+        debug_assert!((pc as usize) < ops.len());
+        // SAFETY: `ops` holds `c.len() + 1` ops and `pc <= c.len()`.
+        unsafe { ops.get_unchecked(pc as usize) }
     }
 
     /// The register offsets of a compact call's arguments.
