@@ -1145,23 +1145,32 @@ fn run_scalar<const TRACE: bool>(
                     rec!(target + 2);
                     fuel -= 4;
                     pc = if r == on { exit } else { target + 3 };
-                    continue;
+                    next!();
                 }
                 Op::JumpLabel { target } | Op::LoopBack { target, .. } if fuel >= 2 => {
                     rec!(pc);
                     rec!(target);
                     fuel -= 2;
                     pc = target + 1;
-                    continue;
+                    next!();
                 }
                 _ => {}
             }
         };
     }
+    /// Goes on to the next instruction, if the budget allows a step.
+    macro_rules! next {
+        () => {{
+            if fuel == 0 {
+                break;
+            }
+            continue;
+        }};
+    }
+    if fuel == 0 {
+        return;
+    }
     loop {
-        if fuel == 0 {
-            break;
-        }
         // SAFETY: `pc <= code.len()`, the loop's invariant. Exercised by
         // every program the scalar loop runs, and at `pc == code.len()`
         // (the `Exit` sentinel) by `scalar_loop_runs_off_the_end` below.
@@ -1211,7 +1220,7 @@ fn run_scalar<const TRACE: bool>(
                 // SAFETY: `pc <= code.len()`: the instruction before it was
                 // at `pc - 1 < code.len()`.
                 back_edge!(*unsafe { Code::fetch_in(ops, pc) });
-                continue;
+                next!();
             }
             Op::CmpJump {
                 cmp,
@@ -1229,7 +1238,7 @@ fn run_scalar<const TRACE: bool>(
                     rec!(pc + 1);
                     fuel -= 2;
                     pc = if r == on { target } else { pc + 2 };
-                    continue;
+                    next!();
                 }
                 pc += 1;
             }
@@ -1329,7 +1338,7 @@ fn run_scalar<const TRACE: bool>(
                 ops = code.ops();
                 pc = 0;
                 fr = &mut p.regs[new_base..];
-                continue;
+                next!();
             }
             Op::Return { src } => {
                 // A scalar returned to a caller (the first frame's return
@@ -1377,7 +1386,7 @@ fn run_scalar<const TRACE: bool>(
                 if let Some(slot) = ret.and_then(|r| fr.get_mut(r as usize)) {
                     v.store(slot);
                 }
-                continue;
+                next!();
             }
             // Every other instruction, and past the last one: the general
             // path (which raises "PC out of bounds" for the latter).
@@ -1385,6 +1394,9 @@ fn run_scalar<const TRACE: bool>(
         }
         rec!(at);
         fuel -= 1;
+        if fuel == 0 {
+            break;
+        }
     }
     flush!();
     emit_reps!();
