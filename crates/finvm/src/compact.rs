@@ -11,6 +11,7 @@
 //! `Instr` at the same pc). Nothing is decided here that the loop does not
 //! check again: an `Op` is only a faster way to read its `Instr`.
 
+use crate::num::Int;
 use crate::program::{CmpOp, Instr, Reg};
 use crate::value::Value;
 
@@ -33,6 +34,11 @@ pub(crate) enum Op {
     LoadConst {
         dst: Off,
         idx: u32,
+    },
+    /// `LOAD_CONST` of a small-int constant, with its value.
+    LoadInt {
+        dst: Off,
+        x: i64,
     },
     Add {
         dst: Off,
@@ -125,18 +131,20 @@ fn off(r: Reg) -> Option<Off> {
 
 /// Lowers `code` to its compact encoding: one [`Op`] per instruction, then
 /// an [`Op::Exit`] sentinel, and the side table of call arguments.
-pub(crate) fn lower(code: &[Instr]) -> (Vec<Op>, Vec<Off>) {
+/// `constants` is the program's constant pool (may be empty: then every
+/// `LOAD_CONST` reads the pool at run time).
+pub(crate) fn lower(code: &[Instr], constants: &[Value]) -> (Vec<Op>, Vec<Off>) {
     let mut args = Vec::new();
     let mut ops: Vec<Op> = code
         .iter()
-        .map(|ins| lower_one(ins, &mut args).unwrap_or(Op::Exit))
+        .map(|ins| lower_one(ins, constants, &mut args).unwrap_or(Op::Exit))
         .collect();
     ops.push(Op::Exit);
     (ops, args)
 }
 
 /// The [`Op`] for one instruction (`None`: [`Op::Exit`]).
-fn lower_one(ins: &Instr, args: &mut Vec<Off>) -> Option<Op> {
+fn lower_one(ins: &Instr, constants: &[Value], args: &mut Vec<Off>) -> Option<Op> {
     let three = |dst: &Reg, a: &Reg, b: &Reg| Some((off(*dst)?, off(*a)?, off(*b)?));
     let cmp = |cmp: CmpOp, dst: &Reg, a: &Reg, b: &Reg| {
         let (dst, a, b) = three(dst, a, b)?;
@@ -148,9 +156,15 @@ fn lower_one(ins: &Instr, args: &mut Vec<Off>) -> Option<Op> {
             dst: off(*dst)?,
             src: off(*src)?,
         },
-        Instr::LoadConst { dst, idx } => Op::LoadConst {
-            dst: off(*dst)?,
-            idx: *idx,
+        Instr::LoadConst { dst, idx } => match constants.get(*idx as usize) {
+            Some(Value::Int(Int::Small(x))) => Op::LoadInt {
+                dst: off(*dst)?,
+                x: *x,
+            },
+            _ => Op::LoadConst {
+                dst: off(*dst)?,
+                idx: *idx,
+            },
         },
         Instr::Add { dst, a, b } => {
             let (dst, a, b) = three(dst, a, b)?;
@@ -295,7 +309,11 @@ mod tests {
             },
             Instr::Return { src: 3 },
         ];
-        let (ops, args) = lower(&code);
+        let (ops, args) = lower(&code, &[]);
+        let with_pool = lower(&code, &[Value::Bool(true); 8]).0;
+        assert_eq!(with_pool[0], ops[0], "not a small int: read at run time");
+        let pool: Vec<Value> = (0..8).map(|i| Value::Int(Int::Small(i - 4))).collect();
+        assert_eq!(lower(&code, &pool).0[0], Op::LoadInt { dst: 32, x: 3 });
         assert_eq!(
             ops,
             vec![

@@ -1183,6 +1183,13 @@ fn run_scalar<const TRACE: bool>(
                 copy_scalar!(dst, reg!(src));
                 pc += 1;
             }
+            Op::LoadInt { dst, x } => {
+                match reg_mut!(dst) {
+                    Value::Int(Int::Small(old)) => *old = x,
+                    _ => store!(dst, Value::Int(Int::Small(x))),
+                }
+                pc += 1;
+            }
             Op::LoadConst { dst, idx } => {
                 let Some(v) = program.constants.get(idx as usize) else {
                     break;

@@ -653,6 +653,14 @@ impl Default for Code {
 impl Code {
     /// Wraps a function's instructions.
     pub fn new(instrs: Vec<Instr>) -> Code {
+        Code::with_constants(instrs, &[])
+    }
+
+    /// Wraps a function's instructions, given the program's constant pool:
+    /// a `LOAD_CONST` of a small-int constant is then encoded with its
+    /// value for the scalar loop (see [`Program`]: the pool does not
+    /// change once the program is built).
+    pub fn with_constants(instrs: Vec<Instr>, constants: &[Value]) -> Code {
         // Code whose jumps could lead past the sentinel (not code the
         // validator lowers) never runs in the scalar loop: no frame has
         // `u32::MAX` registers.
@@ -661,7 +669,7 @@ impl Code {
         } else {
             u32::MAX
         };
-        let (ops, args) = crate::compact::lower(&instrs);
+        let (ops, args) = crate::compact::lower(&instrs, constants);
         Code {
             instrs,
             ops,
@@ -746,6 +754,11 @@ pub struct Function {
 }
 
 /// A validated, executable program.
+///
+/// Built by [`crate::validate::compile`]; its fields are public to be read.
+/// They depend on each other (the function index, the digest, and each
+/// function's [`Code`], which holds the values of small-int constants), so
+/// a program changed after it was built runs with unspecified results.
 #[derive(Clone, Debug)]
 pub struct Program {
     /// `version`.

@@ -164,7 +164,7 @@ fn lower(doc: ProgramDoc) -> Program {
                 id: Str::new(f.id.as_str()),
                 arity: f.arity as u32,
                 register_count: f.register_count as u32,
-                code: Code::new(code),
+                code: Code::with_constants(code, &doc.constants),
                 raw: f.instructions,
             }
         })
