@@ -310,7 +310,7 @@ mod tests {
             Instr::Return { src: 3 },
         ];
         let (ops, args) = lower(&code, &[]);
-        let with_pool = lower(&code, &[Value::Bool(true); 8]).0;
+        let with_pool = lower(&code, &vec![Value::Bool(true); 8]).0;
         assert_eq!(with_pool[0], ops[0], "not a small int: read at run time");
         let pool: Vec<Value> = (0..8).map(|i| Value::Int(Int::Small(i - 4))).collect();
         assert_eq!(lower(&code, &pool).0[0], Op::LoadInt { dst: 32, x: 3 });
