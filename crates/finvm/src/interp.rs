@@ -478,6 +478,19 @@ enum Scalar {
 impl Scalar {
     #[inline(always)]
     fn of(v: &Value) -> Option<Scalar> {
+        // A small int (the common case) with one tag test; the rest out of
+        // line, so that the test is not merged into a decoding of the
+        // niche-packed tag.
+        if let Value::Int(Int::Small(x)) = v {
+            Some(Scalar::Int(*x))
+        } else {
+            Scalar::of_other(v)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn of_other(v: &Value) -> Option<Scalar> {
         match v {
             Value::Int(Int::Small(x)) => Some(Scalar::Int(*x)),
             Value::Bool(b) => Some(Scalar::Bool(*b)),
@@ -1047,6 +1060,9 @@ fn run_scalar<const TRACE: bool>(
             let slot = reg_mut!($r);
             if let Value::Bool(x) = slot {
                 *x = v;
+            } else if let Value::Unit = slot {
+                // A fresh frame's register: one more tag test.
+                std::mem::forget(std::mem::replace(slot, Value::Bool(v)));
             } else if !overwrite_scalar(slot, Value::Bool(v)) {
                 break;
             }
