@@ -924,75 +924,56 @@ fn run_scalar<const TRACE: bool>(
     // Frames deeper than this were created by this loop and have held
     // nothing but scalars: `RETURN` drops them without looking.
     let mut fresh_above = p.call_stack.len();
-    // With `TRACE`: the steps not yet in `core.trace` (a run of consecutive
-    // pcs of the current function, written out before the frame changes
-    // and on exit) and how many more steps the trace may take.
-    // The pending run is `run_start..run_next` (pcs do not wrap: code is
-    // far shorter than 2^32 instructions).
-    let mut run_start = 0u32;
-    let mut run_next = 0u32;
-    let mut trace_room = if TRACE {
-        (core.limits.max_trace_events.max(0) as usize).saturating_sub(core.trace.len())
-    } else {
-        0
+    // With `TRACE`: the steps not yet in `core.trace`, a run of consecutive
+    // pcs of the current function, `run_start..pc` (pcs do not wrap: code
+    // is far shorter than 2^32 instructions). A step that falls through
+    // extends it by moving the pc, at no cost; a step that moves the pc
+    // anywhere else closes it (`close!`) and starts the next at the new pc.
+    // And how many more steps the trace may take.
+    let mut run_start = pc;
+    // Before the trace, a pending run may repeat (see `Pending`).
+    let mut pending = Pending {
+        start: 0,
+        len: 0,
+        times: 0,
+        room: if TRACE {
+            (core.limits.max_trace_events.max(0) as usize).saturating_sub(core.trace.len())
+        } else {
+            0
+        },
     };
-    // Before the trace, a pending run may repeat: `rep_len` steps from
-    // `rep_start`, `rep_times` times (a loop's body, written out as one
-    // repeat count when the path changes, before the frame changes and on
-    // exit, instead of once per iteration).
-    let (mut rep_start, mut rep_len, mut rep_times) = (0u32, 0u32, 0u32);
     /// Writes the pending repeats into the trace (leaving them pending).
     macro_rules! emit_reps {
         () => {
-            if TRACE && rep_times != 0 {
-                trace_runs(
-                    core,
-                    p.frame.func,
-                    rep_start,
-                    rep_len,
-                    rep_times,
-                    &mut trace_room,
-                );
+            if TRACE {
+                pending.emit(core, p.frame.func);
             }
         };
     }
     /// Writes the pending repeats into the trace.
     macro_rules! write_reps {
         () => {
-            emit_reps!();
-            rep_times = 0;
-        };
-    }
-    /// Ends the pending run: one more repeat, or a new one.
-    macro_rules! flush {
-        () => {
-            if TRACE && run_next != run_start {
-                let len = run_next.wrapping_sub(run_start);
-                if rep_times != 0
-                    && rep_start == run_start
-                    && rep_len == len
-                    && rep_times < u32::MAX
-                {
-                    rep_times += 1;
-                } else {
-                    emit_reps!();
-                    (rep_start, rep_len, rep_times) = (run_start, len, 1);
-                }
+            if TRACE {
+                pending.emit(core, p.frame.func);
+                pending.times = 0;
             }
         };
     }
-    /// Records a step at `pc` in the trace (only with `TRACE`).
-    macro_rules! rec {
-        ($pc:expr) => {
+    /// Ends the pending run at `$end`: one more repeat, or a new one.
+    macro_rules! end_run {
+        ($end:expr) => {
             if TRACE {
-                let at: u32 = $pc;
-                if at == run_next {
-                    run_next = at.wrapping_add(1);
-                } else {
-                    flush!();
-                    run_start = at;
-                    run_next = at.wrapping_add(1);
-                }
+                pending.end_run(core, p.frame.func, run_start, $end);
+            }
+        };
+    }
+    /// Ends the pending run at `$end` and starts the next at `$next` (the
+    /// pc a step moved to other than by falling through).
+    macro_rules! close {
+        ($end:expr, $next:expr) => {
+            end_run!($end);
+            if TRACE {
+                run_start = $next;
             }
         };
     }
@@ -1143,29 +1124,38 @@ fn run_scalar<const TRACE: bool>(
     /// nothing.
     macro_rules! back_edge {
         ($op:expr) => {
-            match $op {
-                Op::LoopBack {
-                    cmp,
-                    on,
-                    target,
-                    dst,
-                    a,
-                    b,
-                    exit,
-                } if fuel >= 4 => {
-                    let r = compare!(cmp, a, b);
-                    put_bool!(dst, r);
-                    rec!(pc);
-                    rec!(target);
-                    rec!(target + 1);
-                    rec!(target + 2);
+            // Fields read through the reference where they are used (bound
+            // by value, all seven were loaded up front and spilled).
+            let op: &Op = $op;
+            match op {
+                Op::LoopBack { cmp, a, b, .. } if fuel >= 4 => {
+                    let r = compare!(*cmp, *a, *b);
+                    let Op::LoopBack {
+                        on,
+                        target,
+                        dst,
+                        exit,
+                        ..
+                    } = op
+                    else {
+                        unreachable!()
+                    };
+                    put_bool!(*dst, r);
+                    // Steps: the jump at pc, then the label, comparison and
+                    // branch at target..target + 3.
+                    let target = *target;
+                    close!(pc + 1, target);
                     fuel -= 4;
-                    pc = if r == on { exit } else { target + 3 };
+                    pc = target + 3;
+                    if r == *on {
+                        close!(pc, *exit);
+                        pc = *exit;
+                    }
                     next!();
                 }
                 Op::JumpLabel { target } | Op::LoopBack { target, .. } if fuel >= 2 => {
-                    rec!(pc);
-                    rec!(target);
+                    let target = *target;
+                    close!(pc + 1, target);
                     fuel -= 2;
                     pc = target + 1;
                     next!();
@@ -1217,10 +1207,14 @@ fn run_scalar<const TRACE: bool>(
             Op::Sub { dst, a, b } => int_op!(dst, a, b, checked_sub),
             Op::Mul { dst, a, b } => int_op!(dst, a, b, checked_mul),
             Op::Cmp { cmp, dst, a, b } => cmp_op!(dst, a, b, cmp),
-            Op::Jump { target } => pc = target,
+            Op::Jump { target } => {
+                close!(at + 1, target);
+                pc = target;
+            }
             Op::JumpLabel { target } | Op::LoopBack { target, .. } => {
-                back_edge!(*ins);
+                back_edge!(ins);
                 // The budget allows the JUMP alone.
+                close!(at + 1, target);
                 pc = target;
             }
             Op::ArithBack { sub, dst, a, b } => {
@@ -1237,12 +1231,11 @@ fn run_scalar<const TRACE: bool>(
                     Value::Int(Int::Small(x)) => *x = r,
                     _ => store!(dst, Value::Int(Int::Small(r))),
                 }
-                rec!(pc);
                 fuel -= 1;
                 pc += 1;
                 // SAFETY: `pc <= code.len()`: the instruction before it was
                 // at `pc - 1 < code.len()`.
-                back_edge!(*unsafe { Code::fetch_in(ops, pc) });
+                back_edge!(unsafe { Code::fetch_in(ops, pc) });
                 next!();
             }
             Op::CmpJump {
@@ -1257,16 +1250,21 @@ fn run_scalar<const TRACE: bool>(
                 put_bool!(dst, r);
                 // The branch at pc + 1 reads the Bool just written.
                 if fuel >= 2 {
-                    rec!(pc);
-                    rec!(pc + 1);
                     fuel -= 2;
-                    pc = if r == on { target } else { pc + 2 };
+                    pc += 2;
+                    if r == on {
+                        close!(pc, target);
+                        pc = target;
+                    }
                     next!();
                 }
                 pc += 1;
             }
             Op::JumpIf { on, cond, target } => match reg!(cond) {
-                Value::Bool(c) if *c == on => pc = target,
+                Value::Bool(c) if *c == on => {
+                    close!(at + 1, target);
+                    pc = target;
+                }
                 Value::Bool(_) => pc += 1,
                 _ => break,
             },
@@ -1337,7 +1335,6 @@ fn run_scalar<const TRACE: bool>(
                 if !unsafe { push_frame(&mut p.regs, p.frame.base as usize, offs, rc) } {
                     break;
                 }
-                rec!(at);
                 fuel -= 1;
                 // The caller's frame built from fields, not read back whole
                 // right after its pc was stored (a store-forwarding stall).
@@ -1348,9 +1345,8 @@ fn run_scalar<const TRACE: bool>(
                     ret: p.frame.ret,
                 };
                 p.call_stack.push(caller);
-                flush!();
+                close!(at + 1, 0);
                 write_reps!();
-                run_start = run_next;
                 p.frame = Frame {
                     func: f,
                     pc: 0,
@@ -1389,11 +1385,9 @@ fn run_scalar<const TRACE: bool>(
                     break; // the loop's invariants (only a malformed state)
                 }
                 p.call_stack.pop();
-                rec!(at);
                 fuel -= 1;
-                flush!();
+                close!(at + 1, caller.pc);
                 write_reps!();
-                run_start = run_next;
                 let ret = p.frame.ret;
                 if fresh {
                     discard_scalars(&mut p.regs, p.frame.base as usize);
@@ -1415,16 +1409,61 @@ fn run_scalar<const TRACE: bool>(
             // path (which raises "PC out of bounds" for the latter).
             Op::Exit => break,
         }
-        rec!(at);
         fuel -= 1;
         if fuel == 0 {
             break;
         }
     }
-    flush!();
+    end_run!(pc);
     emit_reps!();
     p.frame.pc = pc;
     *fuel_ = fuel;
+}
+
+/// The scalar loop's trace steps not yet written, before its current run:
+/// `len` steps at consecutive pcs from `start`, `times` times (a loop's
+/// body, written out as one repeat count when the path changes, before the
+/// frame changes and on exit, instead of once per iteration); and how many
+/// more steps the trace may take. Kept in memory (its methods that write
+/// take it by reference, out of line), so that the traced loop's own state
+/// fits in machine registers.
+struct Pending {
+    start: u32,
+    len: u32,
+    times: u32,
+    room: usize,
+}
+
+impl Pending {
+    /// Ends the run `start..end` (nothing when empty): one more repeat of
+    /// the pending run, or a new one after writing the pending out.
+    #[inline(always)]
+    fn end_run(&mut self, core: &mut Core, func: u32, start: u32, end: u32) {
+        if end == start {
+            return;
+        }
+        let len = end.wrapping_sub(start);
+        if self.times != 0 && self.start == start && self.len == len && self.times < u32::MAX {
+            self.times += 1;
+        } else {
+            self.restart(core, func, start, len);
+        }
+    }
+
+    #[inline(never)]
+    fn restart(&mut self, core: &mut Core, func: u32, start: u32, len: u32) {
+        self.emit(core, func);
+        (self.start, self.len, self.times) = (start, len, 1);
+    }
+
+    /// Writes the pending repeats of function `func` into the trace
+    /// (leaving them pending).
+    #[inline(never)]
+    fn emit(&mut self, core: &mut Core, func: u32) {
+        if self.times != 0 {
+            trace_runs(core, func, self.start, self.len, self.times, &mut self.room);
+        }
+    }
 }
 
 /// Records `times` times `len` steps at consecutive pcs from `start` in
