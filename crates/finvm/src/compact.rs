@@ -2,11 +2,13 @@
 //!
 //! Every function's [`Instr`]s are lowered once, when its
 //! [`Code`](crate::program::Code) is built, into a parallel array of
-//! [`Op`]s: one per instruction, at the same pc. An `Op` is 24 bytes where
-//! an `Instr` is 40, names registers by their byte offset in the frame (no
-//! shift per operand at run time), keeps a call's arguments in a side
-//! table, folds the six comparisons into one variant with a [`CmpOp`], and
-//! turns every instruction the scalar loop does not run into
+//! [`Op`]s: one per instruction, at the same pc. An `Op` is 32 bytes,
+//! aligned, so that a pc scales by a shift (an `Instr` is 40), names
+//! registers by their byte offset in the frame (no shift per operand at run
+//! time), holds a call's (up to four) arguments inline, folds the six
+//! comparisons into one variant with a [`CmpOp`], carries a small-int
+//! constant's value, and turns every instruction the scalar loop does not
+//! run into
 //! [`Op::Exit`], which hands the pc to the general path (that then runs the
 //! `Instr` at the same pc). Nothing is decided here that the loop does not
 //! check again: an `Op` is only a faster way to read its `Instr`.
@@ -22,6 +24,7 @@ pub(crate) type Off = u32;
 /// One instruction of the compact encoding (see the module docs). Jump
 /// targets are pcs, as in [`Instr`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(align(32))]
 pub(crate) enum Op {
     /// An instruction the scalar loop does not run, the end of the code, or
     /// an operand that does not fit the encoding: the general path.
@@ -108,13 +111,13 @@ pub(crate) enum Op {
         val: Off,
     },
     /// `CALL` with at most [`MAX_ARGS`] arguments, whose offsets are
-    /// `args[first..first + n]` of the code's side table. `dst` is the
+    /// `args[..n]` (the rest unused). `dst` is the
     /// caller's register index for the result (a frame's `ret`).
     Call {
         n: u8,
         dst: Reg,
         func: u32,
-        first: u32,
+        args: [Off; MAX_ARGS],
     },
     Return {
         src: Off,
@@ -122,7 +125,7 @@ pub(crate) enum Op {
 }
 
 /// The most arguments a compact `CALL` passes (more: [`Op::Exit`]).
-pub(crate) const MAX_ARGS: usize = u8::MAX as usize;
+pub(crate) const MAX_ARGS: usize = 4;
 
 /// A register's byte offset, when it fits an [`Off`].
 fn off(r: Reg) -> Option<Off> {
@@ -130,21 +133,19 @@ fn off(r: Reg) -> Option<Off> {
 }
 
 /// Lowers `code` to its compact encoding: one [`Op`] per instruction, then
-/// an [`Op::Exit`] sentinel, and the side table of call arguments.
-/// `constants` is the program's constant pool (may be empty: then every
-/// `LOAD_CONST` reads the pool at run time).
-pub(crate) fn lower(code: &[Instr], constants: &[Value]) -> (Vec<Op>, Vec<Off>) {
-    let mut args = Vec::new();
+/// an [`Op::Exit`] sentinel. `constants` is the program's constant pool
+/// (may be empty: then every `LOAD_CONST` reads the pool at run time).
+pub(crate) fn lower(code: &[Instr], constants: &[Value]) -> Vec<Op> {
     let mut ops: Vec<Op> = code
         .iter()
-        .map(|ins| lower_one(ins, constants, &mut args).unwrap_or(Op::Exit))
+        .map(|ins| lower_one(ins, constants).unwrap_or(Op::Exit))
         .collect();
     ops.push(Op::Exit);
-    (ops, args)
+    ops
 }
 
 /// The [`Op`] for one instruction (`None`: [`Op::Exit`]).
-fn lower_one(ins: &Instr, constants: &[Value], args: &mut Vec<Off>) -> Option<Op> {
+fn lower_one(ins: &Instr, constants: &[Value]) -> Option<Op> {
     let three = |dst: &Reg, a: &Reg, b: &Reg| Some((off(*dst)?, off(*a)?, off(*b)?));
     let cmp = |cmp: CmpOp, dst: &Reg, a: &Reg, b: &Reg| {
         let (dst, a, b) = three(dst, a, b)?;
@@ -252,14 +253,15 @@ fn lower_one(ins: &Instr, constants: &[Value], args: &mut Vec<Off>) -> Option<Op
             val: off(*val)?,
         },
         Instr::Call { dst, func, args: a } if a.len() <= MAX_ARGS => {
-            let offs = a.iter().map(|r| off(*r)).collect::<Option<Vec<_>>>()?;
-            let first = u32::try_from(args.len()).ok()?;
-            args.extend(offs);
+            let mut args = [0; MAX_ARGS];
+            for (o, r) in args.iter_mut().zip(a.iter()) {
+                *o = off(*r)?;
+            }
             Op::Call {
                 n: a.len() as u8,
                 dst: *dst,
                 func: *func,
-                first,
+                args,
             }
         }
         Instr::Return { src } => Op::Return { src: off(*src)? },
@@ -273,7 +275,7 @@ mod tests {
 
     #[test]
     fn an_op_is_smaller_than_an_instr() {
-        assert!(std::mem::size_of::<Op>() <= 24);
+        assert_eq!(std::mem::size_of::<Op>(), 32);
         assert_eq!(std::mem::size_of::<Value>(), 16);
     }
 
@@ -309,11 +311,11 @@ mod tests {
             },
             Instr::Return { src: 3 },
         ];
-        let (ops, args) = lower(&code, &[]);
-        let with_pool = lower(&code, &vec![Value::Bool(true); 8]).0;
+        let ops = lower(&code, &[]);
+        let with_pool = lower(&code, &vec![Value::Bool(true); 8]);
         assert_eq!(with_pool[0], ops[0], "not a small int: read at run time");
         let pool: Vec<Value> = (0..8).map(|i| Value::Int(Int::Small(i - 4))).collect();
-        assert_eq!(lower(&code, &pool).0[0], Op::LoadInt { dst: 32, x: 3 });
+        assert_eq!(lower(&code, &pool)[0], Op::LoadInt { dst: 32, x: 3 });
         assert_eq!(
             ops,
             vec![
@@ -333,7 +335,7 @@ mod tests {
                     n: 2,
                     dst: 3,
                     func: 5,
-                    first: 0
+                    args: [0, 32, 0, 0]
                 },
                 Op::Exit,
                 Op::Exit,
@@ -343,6 +345,5 @@ mod tests {
                 Op::Exit,
             ]
         );
-        assert_eq!(args, vec![0, 32]);
     }
 }

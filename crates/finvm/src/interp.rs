@@ -1309,7 +1309,7 @@ fn run_scalar<const TRACE: bool>(
                 n,
                 dst,
                 func: f,
-                first,
+                ref args,
             } => {
                 // A call whose arguments are scalars, within the limits (the
                 // general path raises the limit errors). Everything is
@@ -1323,7 +1323,7 @@ fn run_scalar<const TRACE: bool>(
                 {
                     break; // (the last: the loop's invariant for the callee)
                 }
-                let Some(offs) = code.call_args(first, n) else {
+                let Some(offs) = args.get(..n as usize) else {
                     break;
                 };
                 let new_base = p.regs.len();

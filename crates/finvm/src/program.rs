@@ -3,7 +3,7 @@
 //! labels resolved to offsets and functions/builtins to indices).
 
 use crate::builtins::Builtin;
-use crate::compact::{Off, Op};
+use crate::compact::Op;
 use crate::error::VmError;
 use crate::limits::Limits;
 use crate::num::Rounding;
@@ -639,8 +639,6 @@ pub struct Code {
     instrs: Vec<Instr>,
     /// The compact encoding and, last, the `Exit` sentinel.
     ops: Vec<Op>,
-    /// The register offsets of the compact calls' arguments.
-    args: Vec<Off>,
     scalar_regs: u32,
 }
 
@@ -669,11 +667,10 @@ impl Code {
         } else {
             u32::MAX
         };
-        let (ops, args) = crate::compact::lower(&instrs, constants);
+        let ops = crate::compact::lower(&instrs, constants);
         Code {
             instrs,
             ops,
-            args,
             scalar_regs,
         }
     }
@@ -705,12 +702,6 @@ impl Code {
         debug_assert!((pc as usize) < ops.len());
         // SAFETY: `ops` holds `c.len() + 1` ops and `pc <= c.len()`.
         unsafe { ops.get_unchecked(pc as usize) }
-    }
-
-    /// The register offsets of a compact call's arguments.
-    #[inline(always)]
-    pub(crate) fn call_args(&self, first: u32, n: u8) -> Option<&[Off]> {
-        self.args.get(first as usize..first as usize + n as usize)
     }
 }
 
