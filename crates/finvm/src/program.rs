@@ -629,10 +629,10 @@ impl CmpOp {
 
 /// A function's executable instructions, with what the interpreter's
 /// scalar loop runs, computed once when the code is built: the compact
-/// encoding of the instructions ([`crate::compact`], one `Op` per pc and an
-/// `Exit` sentinel after the last), the bound on the registers they name,
-/// and that every pc their jumps and fused instructions lead to is at most
-/// the code's length. The instructions cannot be changed afterwards (read
+/// encoding of the instructions (the crate-private `compact` module: one
+/// `Op` per pc and an `Exit` sentinel after the last), the bound on the
+/// registers they name, and that every pc their jumps and fused
+/// instructions lead to is at most the code's length. The instructions cannot be changed afterwards (read
 /// them through `Deref<Target = [Instr]>`), so these facts stay true.
 #[derive(Clone, Debug)]
 pub struct Code {
