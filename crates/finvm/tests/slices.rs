@@ -171,3 +171,66 @@ fn scalar_loop_appends_and_calls_equal_the_general_path() {
         }
     }
 }
+
+/// Scalar calls of every arity around the compact encoding's inline
+/// argument limit (four: five or more run on the general path), with small
+/// ints, booleans, units and a heap value (a string: the call leaves the
+/// scalar loop) as arguments, against the general path, traced and
+/// untraced, at every step budget.
+#[test]
+fn scalar_calls_of_every_arity_equal_the_general_path() {
+    for arity in 0..=6usize {
+        for kind in 0..4 {
+            // Arguments: registers 1..=arity of main, loaded below.
+            let load = match kind {
+                0 => r#"["LOAD_CONST",{r},0]"#, // a small int
+                1 => r#"["EQ",{r},0,0]"#,       // a boolean
+                2 => r#"["CLEAR",{r}]"#,        // unit
+                _ => r#"["LOAD_CONST",{r},1]"#, // a string
+            };
+            let loads: Vec<String> = (1..=arity)
+                .map(|r| load.replace("{r}", &r.to_string()))
+                .collect();
+            let args: Vec<String> = (1..=arity).map(|r| r.to_string()).collect();
+            // The callee returns its last argument (or a constant), after
+            // an `ADD` on its own registers.
+            let ret = if arity == 0 { 0 } else { arity - 1 };
+            let rc = arity + 2;
+            let text = format!(
+                r#"{{"entrypoint":"main","limits":{{"maxSteps":1000}},
+                "constants":[{{"int":"7"}},"s"],
+                "functions":{{"main":{{"arity":0,"registerCount":9,"instructions":[
+                  ["LOAD_CONST",0,0],{loads}["LOAD_CONST",8,0],
+                  ["CALL",7,"f",[{args}]],["CALL",7,"f",[{args}]],["ADD",8,8,0],["RETURN",7]]}},
+                 "f":{{"arity":{arity},"registerCount":{rc},"instructions":[
+                  ["LOAD_CONST",{last},0],["ADD",{last},{last},{last}],["RETURN",{ret}]]}}}}}}"#,
+                loads = loads.iter().map(|l| format!("{l},")).collect::<String>(),
+                args = args.join(","),
+                last = rc - 1,
+            );
+            let full = run_with(&text, true, true, None, Some(true));
+            assert!(
+                full.0.contains("\"status\":\"completed\""),
+                "{}\n{text}",
+                full.0
+            );
+            let steps: u64 = full.0.split("\"steps\":").nth(1).map_or(0, |s| {
+                s.chars()
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0)
+            });
+            for budget in 0..=steps + 1 {
+                let t = text.replace("\"maxSteps\":1000", &format!("\"maxSteps\":{budget}"));
+                for traced in [false, true] {
+                    assert_eq!(
+                        run_with(&t, true, true, None, Some(traced)),
+                        run_with(&t, true, false, None, Some(traced)),
+                        "budget {budget}\n{t}"
+                    );
+                }
+            }
+        }
+    }
+}
