@@ -109,6 +109,30 @@ fn coalesced_slices_keep_the_interleaving_at_every_boundary() {
     assert!(seen.len() > 5, "{seen:?}");
 }
 
+/// For `text` (a program whose limits say `"maxSteps":1000`) and `full`,
+/// its output with that budget: at every budget up to the whole run's
+/// steps (0 for a run that failed) and one more, traced and untraced, the
+/// scalar loop gives what the general path gives.
+fn scalar_loop_equals_general_path_at_every_budget(text: &str, full: &str) {
+    let steps: u64 = full.split("\"steps\":").nth(1).map_or(0, |s| {
+        s.chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect::<String>()
+            .parse()
+            .unwrap_or(0)
+    });
+    for budget in 0..=steps + 1 {
+        let t = text.replace("\"maxSteps\":1000", &format!("\"maxSteps\":{budget}"));
+        for traced in [false, true] {
+            assert_eq!(
+                run_with(&t, true, true, None, Some(traced)),
+                run_with(&t, true, false, None, Some(traced)),
+                "budget {budget}\n{t}"
+            );
+        }
+    }
+}
+
 /// Loops the scalar loop runs in place: a list grown by `LIST_APPEND` into
 /// its own register (at, below and above `maxListLength`, `maxValueSize`
 /// and `maxValueDepth`, with the list shared or not, the value a scalar or
@@ -147,25 +171,7 @@ fn scalar_loop_appends_and_calls_equal_the_general_path() {
                         run_with(&text, true, false, None, Some(true)),
                         "{text}"
                     );
-                    // Every budget up to the whole run's steps.
-                    let steps: u64 = full.0.split("\"steps\":").nth(1).map_or(0, |s| {
-                        s.chars()
-                            .take_while(|c| c.is_ascii_digit())
-                            .collect::<String>()
-                            .parse()
-                            .unwrap_or(0)
-                    });
-                    for budget in 0..=steps + 1 {
-                        let t =
-                            text.replace("\"maxSteps\":1000", &format!("\"maxSteps\":{budget}"));
-                        for traced in [false, true] {
-                            assert_eq!(
-                                run_with(&t, true, true, None, Some(traced)),
-                                run_with(&t, true, false, None, Some(traced)),
-                                "budget {budget}\n{t}"
-                            );
-                        }
-                    }
+                    scalar_loop_equals_general_path_at_every_budget(&text, &full.0);
                 }
             }
         }
@@ -214,23 +220,7 @@ fn scalar_calls_of_every_arity_equal_the_general_path() {
                 "{}\n{text}",
                 full.0
             );
-            let steps: u64 = full.0.split("\"steps\":").nth(1).map_or(0, |s| {
-                s.chars()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect::<String>()
-                    .parse()
-                    .unwrap_or(0)
-            });
-            for budget in 0..=steps + 1 {
-                let t = text.replace("\"maxSteps\":1000", &format!("\"maxSteps\":{budget}"));
-                for traced in [false, true] {
-                    assert_eq!(
-                        run_with(&t, true, true, None, Some(traced)),
-                        run_with(&t, true, false, None, Some(traced)),
-                        "budget {budget}\n{t}"
-                    );
-                }
-            }
+            scalar_loop_equals_general_path_at_every_budget(&text, &full.0);
         }
     }
 }
