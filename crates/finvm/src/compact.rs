@@ -68,9 +68,12 @@ pub(crate) enum Op {
     Jump {
         target: u32,
     },
-    /// `JUMP_IF` (`on`) or `JUMP_IF_FALSE` (`!on`).
+    /// `JUMP_IF` (`on`) or `JUMP_IF_FALSE` (`!on`). `skip`: the target is
+    /// a no-op (a `LABEL`), which a taken branch runs in the same dispatch
+    /// when the budget allows.
     JumpIf {
         on: bool,
+        skip: bool,
         cond: Off,
         target: u32,
     },
@@ -92,9 +95,11 @@ pub(crate) enum Op {
         a: Off,
         b: Off,
     },
+    /// A compare-and-branch; `skip` as for [`Op::JumpIf`].
     CmpJump {
         cmp: CmpOp,
         on: bool,
+        skip: bool,
         dst: Off,
         a: Off,
         b: Off,
@@ -140,6 +145,14 @@ pub(crate) fn lower(code: &[Instr], constants: &[Value]) -> Vec<Op> {
         .iter()
         .map(|ins| lower_one(ins, constants).unwrap_or(Op::Exit))
         .collect();
+    // Branches to a no-op run it in the same dispatch (its pc is below
+    // `code.len()`, so the pc after it is at most the sentinel's).
+    let nop_at = |target: u32| matches!(code.get(target as usize), Some(Instr::Nop));
+    for op in &mut ops {
+        if let Op::JumpIf { skip, target, .. } | Op::CmpJump { skip, target, .. } = op {
+            *skip = nop_at(*target);
+        }
+    }
     ops.push(Op::Exit);
     ops
 }
@@ -188,11 +201,13 @@ fn lower_one(ins: &Instr, constants: &[Value]) -> Option<Op> {
         Instr::Jump { target } => Op::Jump { target: *target },
         Instr::JumpIf { cond, target } => Op::JumpIf {
             on: true,
+            skip: false,
             cond: off(*cond)?,
             target: *target,
         },
         Instr::JumpIfFalse { cond, target } => Op::JumpIf {
             on: false,
+            skip: false,
             cond: off(*cond)?,
             target: *target,
         },
@@ -238,6 +253,7 @@ fn lower_one(ins: &Instr, constants: &[Value]) -> Option<Op> {
             Op::CmpJump {
                 cmp: *cmp,
                 on: *on,
+                skip: false,
                 dst,
                 a,
                 b,
@@ -277,6 +293,32 @@ mod tests {
     fn an_op_is_smaller_than_an_instr() {
         assert_eq!(std::mem::size_of::<Op>(), 32);
         assert_eq!(std::mem::size_of::<Value>(), 16);
+    }
+
+    #[test]
+    fn branches_to_a_no_op_skip_it() {
+        let code = vec![
+            Instr::JumpIf { cond: 0, target: 3 },
+            Instr::CmpJump {
+                cmp: CmpOp::Lt,
+                dst: 0,
+                a: 1,
+                b: 2,
+                target: 3,
+                on: true,
+            },
+            Instr::JumpIfFalse { cond: 0, target: 4 },
+            Instr::Nop,
+            Instr::Return { src: 0 },
+        ];
+        let skips: Vec<bool> = lower(&code, &[])
+            .iter()
+            .filter_map(|op| match op {
+                Op::JumpIf { skip, .. } | Op::CmpJump { skip, .. } => Some(*skip),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(skips, [true, true, false]);
     }
 
     #[test]
@@ -328,6 +370,7 @@ mod tests {
                 },
                 Op::JumpIf {
                     on: false,
+                    skip: false,
                     cond: 16,
                     target: 4
                 },

@@ -1241,6 +1241,7 @@ fn run_scalar<const TRACE: bool>(
             Op::CmpJump {
                 cmp,
                 on,
+                skip,
                 dst,
                 a,
                 b,
@@ -1254,16 +1255,28 @@ fn run_scalar<const TRACE: bool>(
                     pc += 2;
                     if r == on {
                         close!(pc, target);
-                        pc = target;
+                        // And the no-op at the target, budget allowing.
+                        let s = u32::from(skip && fuel != 0);
+                        pc = target + s;
+                        fuel -= u64::from(s);
                     }
                     next!();
                 }
                 pc += 1;
             }
-            Op::JumpIf { on, cond, target } => match reg!(cond) {
+            Op::JumpIf {
+                on,
+                skip,
+                cond,
+                target,
+            } => match reg!(cond) {
                 Value::Bool(c) if *c == on => {
                     close!(at + 1, target);
-                    pc = target;
+                    // And the no-op at the target, budget allowing (the
+                    // branch's own step is taken below).
+                    let s = u32::from(skip && fuel >= 2);
+                    pc = target + s;
+                    fuel -= u64::from(s);
                 }
                 Value::Bool(_) => pc += 1,
                 _ => break,
