@@ -10,13 +10,14 @@
 
 use crate::arith::{self, BinOp};
 use crate::builtins::{self, BuiltinKind};
-use crate::compact::{Off, Op};
+use crate::compact::{Off, Op, MAX_ARGS};
 use crate::error::{vm_error, ErrorCode, VmError, VmResult};
 use crate::machine::{Core, Frame, Machine, Process, ProofEvent, Status, Wait};
 use crate::num::Int;
 use crate::program::{CmpOp, Code, Instr, Program, Reg};
 use crate::value::{List, Map, Record, Str, Tagged, Value, NODE_SIZE};
 use std::cmp::Ordering;
+use std::mem::MaybeUninit;
 use std::rc::Rc;
 
 /// Why the fast loop returned.
@@ -339,6 +340,9 @@ fn grow_units(regs: &mut Vec<Value>, n: usize) {
 
 /// How many unit registers `push_frame` writes per step.
 const UNIT_CHUNK: usize = 4;
+/// How many unit registers `push_frame` writes at once for a frame of at
+/// most that many.
+const UNIT_BLOCK: usize = 8;
 
 /// Pushes a callee's frame of `n` registers onto the register stack: copies
 /// of the caller's registers at the byte offsets `args` from its register
@@ -349,6 +353,8 @@ const UNIT_CHUNK: usize = 4;
 /// The arguments are copied straight into the new frame: no intermediate
 /// array, and a small int (the common argument) costs one tag test.
 ///
+/// `args` holds at most [`MAX_ARGS`] offsets (those after are not copied).
+///
 /// # Safety
 /// Every offset in `args` is `r * SLOT` for a register `r` with
 /// `caller + r < regs.len()`, and `args.len() <= n`.
@@ -356,23 +362,42 @@ const UNIT_CHUNK: usize = 4;
 unsafe fn push_frame(regs: &mut Vec<Value>, caller: usize, args: &[Off], n: usize) -> bool {
     debug_assert!(args.len() <= n);
     // Room for the frame rounded up to whole chunks of units (below).
-    regs.reserve(n + UNIT_CHUNK - 1);
+    regs.reserve(n.max(UNIT_BLOCK) + UNIT_CHUNK - 1);
     let len = regs.len();
     // One raw pointer for reading the caller's registers and writing the
     // spare capacity: the two ranges are disjoint (`caller + r < len`).
     let base = regs.as_mut_ptr();
-    // Units first, in whole chunks: a fixed number of stores per chunk
-    // and no remainder loop (a frame's slots past `n` stay spare capacity).
-    for chunk in 0..n.div_ceil(UNIT_CHUNK) {
-        for j in 0..UNIT_CHUNK {
-            // SAFETY: `chunk * UNIT_CHUNK + j < n + UNIT_CHUNK - 1`, and
-            // `reserve` left room for that many values after `len`: the
-            // slot is in the allocation's spare capacity, which nothing
-            // else refers to.
-            unsafe { base.add(len + chunk * UNIT_CHUNK + j).write(Value::Unit) };
+    // Units first: a small frame's as one block of fixed size (straight-line
+    // stores), a larger one's in whole chunks; no remainder loop either way
+    // (a frame's slots past `n` stay spare capacity).
+    let units = if n <= UNIT_BLOCK {
+        UNIT_BLOCK
+    } else {
+        n.next_multiple_of(UNIT_CHUNK)
+    };
+    let fill = |from: usize, count: usize| {
+        for j in from..from + count {
+            // SAFETY: `j < units <= n.max(UNIT_BLOCK) + UNIT_CHUNK - 1`,
+            // and `reserve` left room for that many values after `len`:
+            // the slot is in the allocation's spare capacity, which
+            // nothing else refers to.
+            unsafe { base.add(len + j).write(Value::Unit) };
+        }
+    };
+    if units == UNIT_BLOCK {
+        fill(0, UNIT_BLOCK);
+    } else {
+        for chunk in (0..units).step_by(UNIT_CHUNK) {
+            fill(chunk, UNIT_CHUNK);
         }
     }
-    for (i, &o) in args.iter().enumerate() {
+    // A loop of fixed length (unrolled, no loop counter) over at most
+    // `MAX_ARGS` arguments, the most a compact `CALL` has.
+    debug_assert!(args.len() <= MAX_ARGS);
+    for i in 0..MAX_ARGS {
+        let Some(&o) = args.get(i) else {
+            break;
+        };
         debug_assert!(o as usize % SLOT == 0 && caller + o as usize / SLOT < len);
         // SAFETY: the caller guarantees that register `caller + o / SLOT`
         // is an initialised element of `regs`; `base` points at its first.
@@ -884,7 +909,9 @@ fn scalar_candidate(ins: &Instr) -> bool {
 /// error, a heap value to drop), which `exec_fast` then runs. Apart from
 /// growing the register and call stacks and dropping a returning frame, it
 /// calls nothing, so its state stays in machine registers. `p.frame` is
-/// kept current except for its pc, written back on exit.
+/// kept current except for its pc, written back on exit; the callers its
+/// `CALL`s save are kept on a small stack of its own (see `LOCAL_FRAMES`)
+/// and moved to `p.call_stack` on exit.
 #[inline(never)]
 fn run_scalar<const TRACE: bool>(
     program: &Program,
@@ -892,7 +919,7 @@ fn run_scalar<const TRACE: bool>(
     p: &mut Process,
     fuel_: &mut u64,
 ) {
-    let mut code: &Code = &program.functions[p.frame.func as usize].code;
+    let code: &Code = &program.functions[p.frame.func as usize].code;
     // `code`'s ops, held apart so that a dispatch does not reload them.
     let mut ops = code.ops();
     let mut pc = p.frame.pc;
@@ -921,9 +948,16 @@ fn run_scalar<const TRACE: bool>(
     let max_list_len = i64::from(core.limits.max_list_length);
     let max_value_depth = i64::from(core.limits.max_value_depth);
     let max_value_size = core.limits.max_value_size.max(0) as u64;
-    // Frames deeper than this were created by this loop and have held
-    // nothing but scalars: `RETURN` drops them without looking.
-    let mut fresh_above = p.call_stack.len();
+    // The top of the call stack: the callers saved by this loop's `CALL`s,
+    // `saved[..sp]` (initialised), above `p.call_stack`, where they are
+    // moved when `saved` is full and on exit. Their callees were created
+    // by this loop and have held nothing but scalars, so `RETURN` drops
+    // them without looking. `cap`: how many `saved` may hold before its end
+    // or the call depth limit.
+    let mut saved = [MaybeUninit::<Saved>::uninit(); LOCAL_FRAMES];
+    let mut sp = 0usize;
+    let local_cap = |stack: &Vec<Frame>| max_depth.saturating_sub(stack.len()).min(LOCAL_FRAMES);
+    let mut cap = local_cap(&p.call_stack);
     // With `TRACE`: the steps not yet in `core.trace`, a run of consecutive
     // pcs of the current function, `run_start..pc` (pcs do not wrap: code
     // is far shorter than 2^32 instructions). A step that falls through
@@ -1329,16 +1363,22 @@ fn run_scalar<const TRACE: bool>(
                 // checked before anything changes.
                 let callee = &program.functions[f as usize];
                 let rc = callee.register_count as usize;
-                if p.call_stack.len() >= max_depth
-                    || rc > max_regs
-                    || n as usize > rc
-                    || rc < callee.code.scalar_regs() as usize
-                {
+                if rc > max_regs || n as usize > rc || rc < callee.code.scalar_regs() as usize {
                     break; // (the last: the loop's invariant for the callee)
                 }
                 let Some(offs) = args.get(..n as usize) else {
                     break;
                 };
+                if sp >= cap {
+                    // `saved` is full, or the call depth at its limit.
+                    // SAFETY: `saved[..sp]` is initialised (above).
+                    unsafe { spill(&mut p.call_stack, &saved[..sp]) };
+                    sp = 0;
+                    cap = local_cap(&p.call_stack);
+                    if cap == 0 {
+                        break;
+                    }
+                }
                 let new_base = p.regs.len();
                 // SAFETY: every offset in `offs` is that of a register
                 // operand of `code` (`compact::lower`), below
@@ -1351,13 +1391,16 @@ fn run_scalar<const TRACE: bool>(
                 fuel -= 1;
                 // The caller's frame built from fields, not read back whole
                 // right after its pc was stored (a store-forwarding stall).
-                let caller = Frame {
-                    func: p.frame.func,
-                    pc: pc + 1,
-                    base: p.frame.base,
-                    ret: p.frame.ret,
-                };
-                p.call_stack.push(caller);
+                saved[sp] = MaybeUninit::new(Saved {
+                    ops,
+                    frame: Frame {
+                        func: p.frame.func,
+                        pc: pc + 1,
+                        base: p.frame.base,
+                        ret: p.frame.ret,
+                    },
+                });
+                sp += 1;
                 close!(at + 1, 0);
                 write_reps!();
                 p.frame = Frame {
@@ -1366,8 +1409,7 @@ fn run_scalar<const TRACE: bool>(
                     base: new_base as u32,
                     ret: Some(dst),
                 };
-                code = &callee.code;
-                ops = code.ops();
+                ops = callee.code.ops();
                 pc = 0;
                 fr = &mut p.regs[new_base..];
                 next!();
@@ -1379,41 +1421,43 @@ fn run_scalar<const TRACE: bool>(
                 let Some(v) = Scalar::of(reg!(src)) else {
                     break;
                 };
-                let Some(&caller) = p.call_stack.last() else {
-                    break;
-                };
-                let caller_code = &program.functions[caller.func as usize].code;
-                // The caller's registers once this frame's are dropped.
-                let caller_len = (p.frame.base as usize).wrapping_sub(caller.base as usize);
-                // A caller that called from this loop met the loop's
-                // invariants then (its frame's registers below this frame,
-                // and its pc after a `CALL` below `Exit`), and nothing has
-                // changed them since; any other caller is checked.
-                let fresh = p.call_stack.len() > fresh_above;
-                if !fresh
-                    && (caller_len > p.regs.len()
+                let (caller_ops, caller) = if sp != 0 {
+                    // A caller this loop saved: it met the loop's
+                    // invariants when it called (its registers below this
+                    // frame's, its pc after a `CALL` at most its code's
+                    // length), and nothing has changed them since.
+                    sp -= 1;
+                    // SAFETY: `saved[..sp + 1]` is initialised (above).
+                    let s = unsafe { saved[sp].assume_init() };
+                    discard_scalars(&mut p.regs, p.frame.base as usize);
+                    (s.ops, s.frame)
+                } else {
+                    let Some(&caller) = p.call_stack.last() else {
+                        break;
+                    };
+                    let caller_code = &program.functions[caller.func as usize].code;
+                    // The caller's registers once this frame's are dropped.
+                    let caller_len = (p.frame.base as usize).wrapping_sub(caller.base as usize);
+                    if caller_len > p.regs.len()
                         || caller_len < caller_code.scalar_regs() as usize
-                        || caller.pc as usize > caller_code.len())
-                {
-                    break; // the loop's invariants (only a malformed state)
-                }
-                p.call_stack.pop();
+                        || caller.pc as usize > caller_code.len()
+                    {
+                        break; // the loop's invariants (only a malformed state)
+                    }
+                    p.call_stack.pop();
+                    shrink_to(&mut p.regs, p.frame.base as usize);
+                    cap = local_cap(&p.call_stack);
+                    (caller_code.ops(), caller)
+                };
                 fuel -= 1;
                 close!(at + 1, caller.pc);
                 write_reps!();
-                let ret = p.frame.ret;
-                if fresh {
-                    discard_scalars(&mut p.regs, p.frame.base as usize);
-                } else {
-                    shrink_to(&mut p.regs, p.frame.base as usize);
-                    fresh_above = p.call_stack.len();
-                }
+                let dst = p.frame.ret;
                 p.frame = caller;
-                code = caller_code;
-                ops = code.ops();
+                ops = caller_ops;
                 pc = caller.pc;
                 fr = &mut p.regs[caller.base as usize..];
-                if let Some(slot) = ret.and_then(|r| fr.get_mut(r as usize)) {
+                if let Some(slot) = dst.and_then(|r| fr.get_mut(r as usize)) {
                     v.store(slot);
                 }
                 next!();
@@ -1429,8 +1473,36 @@ fn run_scalar<const TRACE: bool>(
     }
     end_run!(pc);
     emit_reps!();
+    if sp != 0 {
+        // SAFETY: `saved[..sp]` is initialised (above).
+        unsafe { spill(&mut p.call_stack, &saved[..sp]) };
+    }
     p.frame.pc = pc;
     *fuel_ = fuel;
+}
+
+/// How many callers the scalar loop saves on a stack of its own before it
+/// moves them to the process's call stack: a `CALL` and a `RETURN` then
+/// touch no `Vec`, and a `RETURN` finds its caller's code in one load.
+const LOCAL_FRAMES: usize = 64;
+
+/// A caller saved by the scalar loop's `CALL`: its frame (with the pc it
+/// resumes at) and its code's ops.
+#[derive(Clone, Copy)]
+struct Saved<'a> {
+    ops: &'a [Op],
+    frame: Frame,
+}
+
+/// Moves the scalar loop's saved callers to the call stack, oldest first.
+///
+/// # Safety
+/// Every element of `saved` is initialised.
+#[cold]
+#[inline(never)]
+unsafe fn spill(stack: &mut Vec<Frame>, saved: &[MaybeUninit<Saved>]) {
+    // SAFETY: the caller guarantees each is initialised; `Saved` is `Copy`.
+    stack.extend(saved.iter().map(|s| unsafe { s.assume_init() }.frame));
 }
 
 /// The scalar loop's trace steps not yet written, before its current run:
