@@ -2651,6 +2651,47 @@ mod tests {
         assert_eq!(outs[1].2.len() as u64, outs[1].1);
     }
 
+    /// Recursion deeper than the scalar loop's own stack of callers (it
+    /// moves them to the call stack when full), in slices that end in the
+    /// middle of it (it moves them on exit; the next slice returns through
+    /// the call stack): the same result, steps and trace as the general
+    /// path.
+    #[test]
+    fn scalar_recursion_deeper_than_the_local_frame_stack() {
+        let program = r#"{"entrypoint":"main","constants":[{"int":"150"},{"int":"1"}],
+          "limits":{"maxProcessStepsPerSlice":37},
+          "functions":{
+            "main":{"arity":0,"registerCount":2,"instructions":[
+              ["LOAD_CONST",0,0],["CALL",1,"f",[0]],["RETURN",1]]},
+            "f":{"arity":1,"registerCount":4,"instructions":[
+              ["LOAD_CONST",1,1],["LT",2,0,1],["JUMP_IF",2,"base"],["SUB",3,0,1],
+              ["CALL",3,"f",[3]],["ADD",3,3,0],["RETURN",3],["LABEL","base"],["RETURN",0]]}}}"#;
+        let p = Rc::new(load_program(program).unwrap());
+        let mut outs = Vec::new();
+        for coalesce in [true, false] {
+            for scalar in [true, false] {
+                for traced in [false, true] {
+                    let mut m = Machine::new(p.clone()).unwrap();
+                    m.core.scalar_loop = scalar;
+                    m.core.coalesce_slices = coalesce;
+                    m.core.performance_mode = !traced;
+                    m.core.tracing = traced;
+                    m.run(crate::machine::Mode::Full).unwrap();
+                    let trace: Vec<(u32, u32)> = m.core.trace.iter().collect();
+                    outs.push((crate::api::completed_json(&m), m.core.steps, trace));
+                }
+            }
+        }
+        assert!(outs[0].0.contains(r#"{"int":"11325"}"#), "{}", outs[0].0);
+        for o in &outs[1..] {
+            assert_eq!(o.0, outs[0].0);
+            assert_eq!(o.1, outs[0].1);
+        }
+        for i in [3, 5, 7] {
+            assert_eq!(outs[i].2, outs[1].2);
+        }
+    }
+
     #[test]
     fn superinstructions_record_the_unfused_trace() {
         let program = r#"{"registerCount":6,"constants":[{"int":"0"},{"int":"1"},{"int":"2"}],

@@ -121,8 +121,16 @@ fn scalar_loop_equals_general_path_at_every_budget(text: &str, full: &str) {
             .parse()
             .unwrap_or(0)
     });
+    scalar_loop_equals_general_path_up_to(text, steps);
+}
+
+/// The same for every budget up to `steps + 1`.
+fn scalar_loop_equals_general_path_up_to(text: &str, steps: u64) {
+    // `text` with its `"maxSteps"` limit replaced.
+    let (head, tail) = text.split_once("\"maxSteps\":").expect("a maxSteps limit");
+    let tail = tail.trim_start_matches(|c: char| c.is_ascii_digit());
     for budget in 0..=steps + 1 {
-        let t = text.replace("\"maxSteps\":1000", &format!("\"maxSteps\":{budget}"));
+        let t = format!("{head}\"maxSteps\":{budget}{tail}");
         for traced in [false, true] {
             assert_eq!(
                 run_with(&t, true, true, None, Some(traced)),
@@ -221,6 +229,38 @@ fn scalar_calls_of_every_arity_equal_the_general_path() {
                 full.0
             );
             scalar_loop_equals_general_path_at_every_budget(&text, &full.0);
+        }
+    }
+}
+
+/// Scalar recursion around the depth at which the scalar loop moves the
+/// callers it saved to the process's call stack (64, once or more), with
+/// call depth limits below, at and above it: against the general path,
+/// traced and untraced, at every step budget.
+#[test]
+fn scalar_recursion_around_the_local_frame_stack_equals_the_general_path() {
+    for depth in [63, 64, 65, 70, 140] {
+        for limit in [10, 64, 65, 66, 1000] {
+            // f(n) = n <= 0 ? 0 : f(n - 1) + n, called twice.
+            let text = format!(
+                r#"{{"entrypoint":"main","limits":{{"maxSteps":100000,"maxCallDepth":{limit}}},
+                "constants":[{{"int":"{depth}"}},{{"int":"1"}}],
+                "functions":{{"main":{{"arity":0,"registerCount":3,"instructions":[
+                  ["LOAD_CONST",0,0],["CALL",1,"f",[0]],["CALL",2,"f",[0]],["ADD",1,1,2],["RETURN",1]]}},
+                 "f":{{"arity":1,"registerCount":4,"instructions":[
+                  ["LOAD_CONST",1,1],["LT",2,0,1],["JUMP_IF",2,"base"],["SUB",3,0,1],
+                  ["CALL",3,"f",[3]],["ADD",3,3,0],["RETURN",3],["LABEL","base"],["RETURN",0]]}}}}}}"#
+            );
+            let full = run_with(&text, true, true, None, Some(true));
+            let done = full.0.contains("\"status\":\"completed\"");
+            assert_eq!(done, limit > depth, "{}\n{text}", full.0);
+            let n = depth as u64;
+            if done {
+                assert!(full.0.contains(&format!("{}", n * (n + 1))), "{}", full.0);
+            }
+            // Past the last step, or the failing call (each level takes
+            // at most 8 steps).
+            scalar_loop_equals_general_path_up_to(&text, 16 * n + 16);
         }
     }
 }
