@@ -105,6 +105,20 @@ pub(crate) enum Op {
         b: Off,
         target: u32,
     },
+    /// A small-int `LOAD_CONST` into `k` followed by a compare-and-branch
+    /// (the [`Op::CmpJump`] at pc + 1, kept) of register `a` with it,
+    /// `cmp` oriented as `a` against the constant: the three steps (four
+    /// with `skip`) in one dispatch when the budget allows.
+    LoadCmpJump {
+        cmp: CmpOp,
+        on: bool,
+        skip: bool,
+        k: Off,
+        dst: Off,
+        a: Off,
+        target: u32,
+        x: i64,
+    },
     ListGet {
         dst: Off,
         list: Off,
@@ -153,8 +167,48 @@ pub(crate) fn lower(code: &[Instr], constants: &[Value]) -> Vec<Op> {
             *skip = nop_at(*target);
         }
     }
+    for pc in 1..ops.len() {
+        if let Some(fused) = load_cmp_jump(&ops[pc - 1], &ops[pc]) {
+            ops[pc - 1] = fused;
+        }
+    }
     ops.push(Op::Exit);
     ops
+}
+
+/// The [`Op::LoadCmpJump`] for a small-int load followed by a
+/// compare-and-branch that reads the loaded register on one side only.
+fn load_cmp_jump(load: &Op, branch: &Op) -> Option<Op> {
+    let (
+        &Op::LoadInt { dst: k, x },
+        &Op::CmpJump {
+            cmp,
+            on,
+            skip,
+            dst,
+            a,
+            b,
+            target,
+        },
+    ) = (load, branch)
+    else {
+        return None;
+    };
+    let (cmp, a) = match (a == k, b == k) {
+        (false, true) => (cmp, a),
+        (true, false) => (cmp.swapped(), b),
+        _ => return None,
+    };
+    Some(Op::LoadCmpJump {
+        cmp,
+        on,
+        skip,
+        k,
+        dst,
+        a,
+        target,
+        x,
+    })
 }
 
 /// The [`Op`] for one instruction (`None`: [`Op::Exit`]).

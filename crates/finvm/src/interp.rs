@@ -1298,6 +1298,41 @@ fn run_scalar<const TRACE: bool>(
                 }
                 pc += 1;
             }
+            Op::LoadCmpJump {
+                cmp,
+                on,
+                skip,
+                k,
+                dst,
+                a,
+                target,
+                x,
+            } => {
+                if fuel >= 3 {
+                    let r = cmp.holds(small!(a).cmp(&x));
+                    match reg_mut!(k) {
+                        Value::Int(Int::Small(old)) => *old = x,
+                        _ => store!(k, Value::Int(Int::Small(x))),
+                    }
+                    put_bool!(dst, r);
+                    fuel -= 3;
+                    pc += 3;
+                    if r == on {
+                        close!(pc, target);
+                        // And the no-op at the target, budget allowing.
+                        let s = u32::from(skip && fuel != 0);
+                        pc = target + s;
+                        fuel -= u64::from(s);
+                    }
+                    next!();
+                }
+                // The budget allows less: the load alone.
+                match reg_mut!(k) {
+                    Value::Int(Int::Small(old)) => *old = x,
+                    _ => store!(k, Value::Int(Int::Small(x))),
+                }
+                pc += 1;
+            }
             Op::JumpIf {
                 on,
                 skip,

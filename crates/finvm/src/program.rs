@@ -620,6 +620,19 @@ impl CmpOp {
         (self as u8 >> (o as i8 + 1) as u8) & 1 != 0
     }
 
+    /// The comparison with its operands swapped (`a < b` is `b > a`).
+    #[inline]
+    pub fn swapped(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Lte => CmpOp::Gte,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Gte => CmpOp::Lte,
+            CmpOp::Eq => CmpOp::Eq,
+            CmpOp::Neq => CmpOp::Neq,
+        }
+    }
+
     /// Whether it is `EQ` or `NEQ` (the comparisons defined on booleans).
     #[inline(always)]
     pub fn is_equality(self) -> bool {
@@ -811,5 +824,12 @@ mod tests {
             .iter()
             .any(|c| c.is_equality()));
         assert_eq!(Ordering::Less as i8, -1);
+        for c in [CmpOp::Lt, CmpOp::Lte, CmpOp::Gt, CmpOp::Gte, CmpOp::Eq, CmpOp::Neq] {
+            for x in -2i64..=2 {
+                for y in -2i64..=2 {
+                    assert_eq!(c.swapped().holds(y.cmp(&x)), c.holds(x.cmp(&y)));
+                }
+            }
+        }
     }
 }
