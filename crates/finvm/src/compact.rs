@@ -119,6 +119,18 @@ pub(crate) enum Op {
         target: u32,
         x: i64,
     },
+    /// A small-int `LOAD_CONST` into `k` followed by an `ADD` or `SUB`
+    /// (at pc + 1, kept) of register `a` and it: `a + x`, `a - x`, or with
+    /// `rev`, `x - a`. The two steps in one dispatch when the budget
+    /// allows.
+    LoadArith {
+        sub: bool,
+        rev: bool,
+        k: Off,
+        dst: Off,
+        a: Off,
+        x: i64,
+    },
     ListGet {
         dst: Off,
         list: Off,
@@ -168,12 +180,41 @@ pub(crate) fn lower(code: &[Instr], constants: &[Value]) -> Vec<Op> {
         }
     }
     for pc in 1..ops.len() {
-        if let Some(fused) = load_cmp_jump(&ops[pc - 1], &ops[pc]) {
+        if let Some(fused) =
+            load_cmp_jump(&ops[pc - 1], &ops[pc]).or_else(|| load_arith(&ops[pc - 1], &ops[pc]))
+        {
             ops[pc - 1] = fused;
         }
     }
     ops.push(Op::Exit);
     ops
+}
+
+/// The [`Op::LoadArith`] for a small-int load followed by an `ADD` or
+/// `SUB` that reads the loaded register on one side only.
+fn load_arith(load: &Op, arith: &Op) -> Option<Op> {
+    let &Op::LoadInt { dst: k, x } = load else {
+        return None;
+    };
+    let (sub, dst, a, b) = match *arith {
+        Op::Add { dst, a, b } => (false, dst, a, b),
+        Op::Sub { dst, a, b } => (true, dst, a, b),
+        _ => return None,
+    };
+    let (rev, a) = match (a == k, b == k) {
+        (false, true) => (false, a),
+        // `k + b` is `b + k`.
+        (true, false) => (sub, b),
+        _ => return None,
+    };
+    Some(Op::LoadArith {
+        sub,
+        rev,
+        k,
+        dst,
+        a,
+        x,
+    })
 }
 
 /// The [`Op::LoadCmpJump`] for a small-int load followed by a
@@ -373,6 +414,74 @@ mod tests {
             })
             .collect();
         assert_eq!(skips, [true, true, false]);
+    }
+
+    #[test]
+    fn small_int_loads_fuse_with_what_reads_them_on_one_side() {
+        let pool = [Value::Int(Int::Small(5))];
+        let load = Instr::LoadConst { dst: 1, idx: 0 };
+        let branch = |a, b| Instr::CmpJump {
+            cmp: CmpOp::Lt,
+            dst: 2,
+            a,
+            b,
+            target: 0,
+            on: true,
+        };
+        let first = |code: Vec<Instr>| lower(&code, &pool)[0];
+        assert!(matches!(
+            first(vec![load.clone(), branch(0, 1)]),
+            Op::LoadCmpJump {
+                cmp: CmpOp::Lt,
+                k: 16,
+                a: 0,
+                x: 5,
+                ..
+            }
+        ));
+        assert!(matches!(
+            first(vec![load.clone(), branch(1, 0)]),
+            Op::LoadCmpJump {
+                cmp: CmpOp::Gt,
+                k: 16,
+                a: 0,
+                x: 5,
+                ..
+            }
+        ));
+        assert!(matches!(
+            first(vec![load.clone(), branch(1, 1)]),
+            Op::LoadInt { .. }
+        ));
+        assert!(matches!(
+            first(vec![load.clone(), Instr::Sub { dst: 3, a: 1, b: 0 }]),
+            Op::LoadArith {
+                sub: true,
+                rev: true,
+                k: 16,
+                dst: 48,
+                a: 0,
+                x: 5
+            }
+        ));
+        assert!(matches!(
+            first(vec![load.clone(), Instr::Add { dst: 3, a: 1, b: 0 }]),
+            Op::LoadArith {
+                sub: false,
+                rev: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            first(vec![load.clone(), Instr::Mul { dst: 3, a: 1, b: 0 }]),
+            Op::LoadInt { .. }
+        ));
+        // Not a small int: no fusion.
+        let text = [Value::Bool(true)];
+        assert!(matches!(
+            lower(&[load, branch(0, 1)], &text)[0],
+            Op::LoadConst { .. }
+        ));
     }
 
     #[test]

@@ -1333,6 +1333,43 @@ fn run_scalar<const TRACE: bool>(
                 }
                 pc += 1;
             }
+            Op::LoadArith {
+                sub,
+                rev,
+                k,
+                dst,
+                a,
+                x,
+            } => {
+                if fuel >= 2 {
+                    let y = small!(a);
+                    let r = match (sub, rev) {
+                        (false, _) => y.checked_add(x),
+                        (true, false) => y.checked_sub(x),
+                        (true, true) => x.checked_sub(y),
+                    };
+                    let Some(r) = r else {
+                        break;
+                    };
+                    match reg_mut!(k) {
+                        Value::Int(Int::Small(old)) => *old = x,
+                        _ => store!(k, Value::Int(Int::Small(x))),
+                    }
+                    match reg_mut!(dst) {
+                        Value::Int(Int::Small(old)) => *old = r,
+                        _ => store!(dst, Value::Int(Int::Small(r))),
+                    }
+                    fuel -= 2;
+                    pc += 2;
+                    next!();
+                }
+                // The budget allows less: the load alone.
+                match reg_mut!(k) {
+                    Value::Int(Int::Small(old)) => *old = x,
+                    _ => store!(k, Value::Int(Int::Small(x))),
+                }
+                pc += 1;
+            }
             Op::JumpIf {
                 on,
                 skip,

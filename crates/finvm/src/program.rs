@@ -824,7 +824,14 @@ mod tests {
             .iter()
             .any(|c| c.is_equality()));
         assert_eq!(Ordering::Less as i8, -1);
-        for c in [CmpOp::Lt, CmpOp::Lte, CmpOp::Gt, CmpOp::Gte, CmpOp::Eq, CmpOp::Neq] {
+        for c in [
+            CmpOp::Lt,
+            CmpOp::Lte,
+            CmpOp::Gt,
+            CmpOp::Gte,
+            CmpOp::Eq,
+            CmpOp::Neq,
+        ] {
             for x in -2i64..=2 {
                 for y in -2i64..=2 {
                     assert_eq!(c.swapped().holds(y.cmp(&x)), c.holds(x.cmp(&y)));

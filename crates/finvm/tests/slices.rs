@@ -264,3 +264,50 @@ fn scalar_recursion_around_the_local_frame_stack_equals_the_general_path() {
         }
     }
 }
+
+/// A small-int `LOAD_CONST` fused with the compare-and-branch or the
+/// `ADD`/`SUB` after it that reads the loaded register (on either side;
+/// every comparison, both branches taken and not; an
+/// overflow, and a register holding something other than a small int),
+/// against the general path, traced and untraced, at every step budget.
+#[test]
+fn loads_fused_with_what_reads_them_equal_the_general_path() {
+    let values = [
+        r#"{"int":"3"}"#,
+        r#"{"int":"9223372036854775807"}"#,
+        "true",
+        r#""s""#,
+    ];
+    for (vi, value) in values.iter().enumerate() {
+        for cmp in ["LT", "LTE", "GT", "GTE", "EQ", "NEQ"] {
+            for jump in ["JUMP_IF", "JUMP_IF_FALSE"] {
+                for left in [false, true] {
+                    // r0: the value; r1 loaded with 3 (or -2) and compared.
+                    let (a, b) = if left { (1, 0) } else { (0, 1) };
+                    let (arith_a, arith_b) = if left { (1, 0) } else { (0, 1) };
+                    let text = format!(
+                        r#"{{"entrypoint":"main","limits":{{"maxSteps":1000}},
+                        "constants":[{value},{{"int":"3"}},{{"int":"-2"}}],
+                        "functions":{{"main":{{"arity":0,"registerCount":4,"instructions":[
+                          ["LOAD_CONST",0,0],
+                          ["LOAD_CONST",1,1],["{cmp}",2,{a},{b}],["{jump}",2,"t"],
+                          ["LOAD_CONST",1,2],["SUB",3,{arith_a},{arith_b}],
+                          ["LOAD_CONST",1,1],["ADD",3,{arith_a},{arith_b}],
+                          ["LABEL","t"],["LOAD_CONST",1,2],["{cmp}",2,{a},{b}],["{jump}",2,"u"],
+                          ["LOAD_CONST",1,1],["ADD",0,{arith_a},{arith_b}],
+                          ["LABEL","u"],["LOAD_CONST",1,1],["SUB",1,{arith_a},{arith_b}],["RETURN",1]]}}}}}}"#,
+                    );
+                    let full = run_with(&text, true, true, None, Some(true));
+                    if vi == 0 {
+                        assert!(
+                            full.0.contains("\"status\":\"completed\""),
+                            "{}\n{text}",
+                            full.0
+                        );
+                    }
+                    scalar_loop_equals_general_path_up_to(&text, 20);
+                }
+            }
+        }
+    }
+}
