@@ -909,9 +909,10 @@ fn scalar_candidate(ins: &Instr) -> bool {
 /// error, a heap value to drop), which `exec_fast` then runs. Apart from
 /// growing the register and call stacks and dropping a returning frame, it
 /// calls nothing, so its state stays in machine registers. `p.frame` is
-/// kept current except for its pc, written back on exit; the callers its
-/// `CALL`s save are kept on a small stack of its own (see `LOCAL_FRAMES`)
-/// and moved to `p.call_stack` on exit.
+/// kept current except for its pc (the loop holds a pointer to the op at
+/// the pc instead), written back on exit; the callers its `CALL`s save are
+/// kept on a small stack of its own (see `LOCAL_FRAMES`) and moved to
+/// `p.call_stack` on exit.
 #[inline(never)]
 fn run_scalar<const TRACE: bool>(
     program: &Program,
@@ -920,21 +921,26 @@ fn run_scalar<const TRACE: bool>(
     fuel_: &mut u64,
 ) {
     let code: &Code = &program.functions[p.frame.func as usize].code;
-    // `code`'s ops, held apart so that a dispatch does not reload them.
-    let mut ops = code.ops();
-    let mut pc = p.frame.pc;
+    // The current function's ops, and the op at the pc: the pc is
+    // `ip - ops` (`pc!()`), and a dispatch reads the op `ip` points at.
+    let mut ops: *const Op = code.ops().as_ptr();
+    let pc0 = p.frame.pc;
+    let mut ip: *const Op = ops.wrapping_add(pc0 as usize);
     let mut fuel = *fuel_;
     // `p.frame` is kept current except for its pc, which is written back on exit.
     let mut fr: &mut [Value] = &mut p.regs[p.frame.base as usize..];
-    // Invariants of the loop, checked here and wherever `code`, `fr` and
-    // `pc` change other than as `Code` guarantees (`CALL`, `RETURN`):
-    // `fr.len() >= code.scalar_regs()`, so every register an instruction
-    // below names is in `fr`; `ops` is `code.ops()`; and
-    // `pc <= code.len()`, so `Code::fetch_in(ops, pc)` is in bounds (every
-    // pc a jump or fused instruction of `code` leads to is at most
-    // `code.len()`, or `scalar_regs` is `u32::MAX`; and an instruction at
-    // `pc < code.len()` that falls through leads to `pc + 1 <= code.len()`).
-    if fr.len() < code.scalar_regs() as usize || pc as usize > code.len() {
+    // Invariants of the loop, checked here and wherever the function, `fr`
+    // and the pc change other than as `Code` guarantees (`CALL`,
+    // `RETURN`), for the function's `code`: `fr.len() >= code.scalar_regs()`,
+    // so every register an instruction below names is in `fr`; `ops` is
+    // `code.ops().as_ptr()`; and `ip` is `ops + pc` with
+    // `pc <= code.len()`, so `ip` points at an op of `code.ops()`, which
+    // holds `code.len() + 1` (every pc a jump or fused instruction of
+    // `code` leads to is at most `code.len()`, or `scalar_regs` is
+    // `u32::MAX`; and an instruction at `pc < code.len()` that falls
+    // through leads to `pc + 1 <= code.len()`). `program` is borrowed for
+    // the whole loop, so the ops stay where they are.
+    if fr.len() < code.scalar_regs() as usize || pc0 as usize > code.len() {
         return;
     }
     // The limits a scalar `CALL` checks (they do not change during a run).
@@ -964,7 +970,7 @@ fn run_scalar<const TRACE: bool>(
     // extends it by moving the pc, at no cost; a step that moves the pc
     // anywhere else closes it (`close!`) and starts the next at the new pc.
     // And how many more steps the trace may take.
-    let mut run_start = pc;
+    let mut run_start = pc0;
     // Before the trace, a pending run may repeat (see `Pending`).
     let mut pending = Pending {
         start: 0,
@@ -976,6 +982,24 @@ fn run_scalar<const TRACE: bool>(
             0
         },
     };
+    /// The current pc.
+    macro_rules! pc {
+        () => {
+            ((ip as usize - ops as usize) / std::mem::size_of::<Op>()) as u32
+        };
+    }
+    /// Moves on by `$n` instructions.
+    macro_rules! adv {
+        ($n:expr) => {
+            ip = ip.wrapping_add($n as usize)
+        };
+    }
+    /// Moves to pc `$pc` of the current function.
+    macro_rules! goto {
+        ($pc:expr) => {
+            ip = ops.wrapping_add($pc as usize)
+        };
+    }
     /// Writes the pending repeats into the trace (leaving them pending).
     macro_rules! emit_reps {
         () => {
@@ -1017,7 +1041,8 @@ fn run_scalar<const TRACE: bool>(
             let o: Off = $o;
             debug_assert!(o as usize % SLOT == 0 && (o as usize / SLOT) < fr.len());
             // SAFETY: `o` is the byte offset `r * SLOT` of a register
-            // operand `r` of an instruction of `code` that
+            // operand `r` of an instruction of the current function's
+            // `code` (one fused op: of two) that
             // `scalar_register_bound` covers (`compact::lower` encodes the
             // same operands), so `r < code.scalar_regs()` (`Code` computes
             // both when it is built and they cannot change after), and the
@@ -1141,7 +1166,7 @@ fn run_scalar<const TRACE: bool>(
                 Value::Int(Int::Small(x)) => *x = r,
                 _ => store!($dst, Value::Int(Int::Small(r))),
             }
-            pc += 1;
+            adv!(1);
         }};
     }
     /// A comparison of two small ints (or booleans, for equality).
@@ -1149,7 +1174,7 @@ fn run_scalar<const TRACE: bool>(
         ($dst:expr, $a:expr, $b:expr, $cmp:expr) => {{
             let r = compare!($cmp, $a, $b);
             put_bool!($dst, r);
-            pc += 1;
+            adv!(1);
         }};
     }
     /// Runs the back edge `$op` at `pc` when it is one and the budget
@@ -1178,20 +1203,20 @@ fn run_scalar<const TRACE: bool>(
                     // Steps: the jump at pc, then the label, comparison and
                     // branch at target..target + 3.
                     let target = *target;
-                    close!(pc + 1, target);
+                    close!(pc!() + 1, target);
                     fuel -= 4;
-                    pc = target + 3;
+                    goto!(target + 3);
                     if r == *on {
-                        close!(pc, *exit);
-                        pc = *exit;
+                        close!(target + 3, *exit);
+                        goto!(*exit);
                     }
                     next!();
                 }
                 Op::JumpLabel { target } | Op::LoopBack { target, .. } if fuel >= 2 => {
                     let target = *target;
-                    close!(pc + 1, target);
+                    close!(pc!() + 1, target);
                     fuel -= 2;
-                    pc = target + 1;
+                    goto!(target + 1);
                     next!();
                 }
                 _ => {}
@@ -1211,45 +1236,45 @@ fn run_scalar<const TRACE: bool>(
         return;
     }
     loop {
-        // SAFETY: `pc <= code.len()`, the loop's invariant. Exercised by
-        // every program the scalar loop runs, and at `pc == code.len()`
-        // (the `Exit` sentinel) by `scalar_loop_runs_off_the_end` below.
-        let ins = unsafe { Code::fetch_in(ops, pc) };
-        let at = pc;
+        // SAFETY: `ip` points at an op of the current code, the loop's
+        // invariant. Exercised by every program the scalar loop runs, and
+        // at `pc == code.len()` (the `Exit` sentinel) by
+        // `scalar_loop_runs_off_the_end` below.
+        let ins = unsafe { &*ip };
         // Matched in place: each arm reads only the operands it uses.
         match *ins {
-            Op::Nop => pc += 1,
+            Op::Nop => adv!(1),
             Op::Move { dst, src } => {
                 copy_scalar!(dst, reg!(src));
-                pc += 1;
+                adv!(1);
             }
             Op::LoadInt { dst, x } => {
                 match reg_mut!(dst) {
                     Value::Int(Int::Small(old)) => *old = x,
                     _ => store!(dst, Value::Int(Int::Small(x))),
                 }
-                pc += 1;
+                adv!(1);
             }
             Op::LoadConst { dst, idx } => {
                 let Some(v) = program.constants.get(idx as usize) else {
                     break;
                 };
                 copy_scalar!(dst, v);
-                pc += 1;
+                adv!(1);
             }
             Op::Add { dst, a, b } => int_op!(dst, a, b, checked_add),
             Op::Sub { dst, a, b } => int_op!(dst, a, b, checked_sub),
             Op::Mul { dst, a, b } => int_op!(dst, a, b, checked_mul),
             Op::Cmp { cmp, dst, a, b } => cmp_op!(dst, a, b, cmp),
             Op::Jump { target } => {
-                close!(at + 1, target);
-                pc = target;
+                close!(pc!() + 1, target);
+                goto!(target);
             }
             Op::JumpLabel { target } | Op::LoopBack { target, .. } => {
                 back_edge!(ins);
                 // The budget allows the JUMP alone.
-                close!(at + 1, target);
-                pc = target;
+                close!(pc!() + 1, target);
+                goto!(target);
             }
             Op::ArithBack { sub, dst, a, b } => {
                 let (x, y) = (small!(a), small!(b));
@@ -1266,10 +1291,10 @@ fn run_scalar<const TRACE: bool>(
                     _ => store!(dst, Value::Int(Int::Small(r))),
                 }
                 fuel -= 1;
-                pc += 1;
-                // SAFETY: `pc <= code.len()`: the instruction before it was
-                // at `pc - 1 < code.len()`.
-                back_edge!(unsafe { Code::fetch_in(ops, pc) });
+                adv!(1);
+                // SAFETY: `ip` points at an op of the current code: the
+                // instruction before it was at `pc - 1 < code.len()`.
+                back_edge!(unsafe { &*ip });
                 next!();
             }
             Op::CmpJump {
@@ -1286,17 +1311,17 @@ fn run_scalar<const TRACE: bool>(
                 // The branch at pc + 1 reads the Bool just written.
                 if fuel >= 2 {
                     fuel -= 2;
-                    pc += 2;
+                    adv!(2);
                     if r == on {
-                        close!(pc, target);
+                        close!(pc!(), target);
                         // And the no-op at the target, budget allowing.
                         let s = u32::from(skip && fuel != 0);
-                        pc = target + s;
+                        goto!(target + s);
                         fuel -= u64::from(s);
                     }
                     next!();
                 }
-                pc += 1;
+                adv!(1);
             }
             Op::LoadCmpJump {
                 cmp,
@@ -1316,12 +1341,12 @@ fn run_scalar<const TRACE: bool>(
                     }
                     put_bool!(dst, r);
                     fuel -= 3;
-                    pc += 3;
+                    adv!(3);
                     if r == on {
-                        close!(pc, target);
+                        close!(pc!(), target);
                         // And the no-op at the target, budget allowing.
                         let s = u32::from(skip && fuel != 0);
-                        pc = target + s;
+                        goto!(target + s);
                         fuel -= u64::from(s);
                     }
                     next!();
@@ -1331,7 +1356,7 @@ fn run_scalar<const TRACE: bool>(
                     Value::Int(Int::Small(old)) => *old = x,
                     _ => store!(k, Value::Int(Int::Small(x))),
                 }
-                pc += 1;
+                adv!(1);
             }
             Op::LoadArith {
                 sub,
@@ -1360,7 +1385,7 @@ fn run_scalar<const TRACE: bool>(
                         _ => store!(dst, Value::Int(Int::Small(r))),
                     }
                     fuel -= 2;
-                    pc += 2;
+                    adv!(2);
                     next!();
                 }
                 // The budget allows less: the load alone.
@@ -1368,7 +1393,7 @@ fn run_scalar<const TRACE: bool>(
                     Value::Int(Int::Small(old)) => *old = x,
                     _ => store!(k, Value::Int(Int::Small(x))),
                 }
-                pc += 1;
+                adv!(1);
             }
             Op::JumpIf {
                 on,
@@ -1377,14 +1402,14 @@ fn run_scalar<const TRACE: bool>(
                 target,
             } => match reg!(cond) {
                 Value::Bool(c) if *c == on => {
-                    close!(at + 1, target);
+                    close!(pc!() + 1, target);
                     // And the no-op at the target, budget allowing (the
                     // branch's own step is taken below).
                     let s = u32::from(skip && fuel >= 2);
-                    pc = target + s;
+                    goto!(target + s);
                     fuel -= u64::from(s);
                 }
-                Value::Bool(_) => pc += 1,
+                Value::Bool(_) => adv!(1),
                 _ => break,
             },
             Op::ListGet { dst, list, idx } => {
@@ -1401,7 +1426,7 @@ fn run_scalar<const TRACE: bool>(
                     _ => break,
                 };
                 copy_scalar!(dst, v);
-                pc += 1;
+                adv!(1);
             }
             Op::ListAppend { list, val } => {
                 // A scalar appended in place to a list only this register
@@ -1422,7 +1447,7 @@ fn run_scalar<const TRACE: bool>(
                     break;
                 }
                 l.push(v);
-                pc += 1;
+                adv!(1);
             }
             Op::Call {
                 n,
@@ -1453,7 +1478,8 @@ fn run_scalar<const TRACE: bool>(
                 }
                 let new_base = p.regs.len();
                 // SAFETY: every offset in `offs` is that of a register
-                // operand of `code` (`compact::lower`), below
+                // operand of the current function's `code`
+                // (`compact::lower`), below
                 // `code.scalar_regs() <= fr.len()`, the loop's invariant,
                 // and `fr` is the register stack from the frame's base;
                 // `offs.len() == n <= rc`, checked above.
@@ -1463,11 +1489,13 @@ fn run_scalar<const TRACE: bool>(
                 fuel -= 1;
                 // The caller's frame built from fields, not read back whole
                 // right after its pc was stored (a store-forwarding stall).
+                let at = pc!();
                 saved[sp] = MaybeUninit::new(Saved {
                     ops,
+                    ip: ip.wrapping_add(1),
                     frame: Frame {
                         func: p.frame.func,
-                        pc: pc + 1,
+                        pc: at + 1,
                         base: p.frame.base,
                         ret: p.frame.ret,
                     },
@@ -1481,8 +1509,8 @@ fn run_scalar<const TRACE: bool>(
                     base: new_base as u32,
                     ret: Some(dst),
                 };
-                ops = callee.code.ops();
-                pc = 0;
+                ops = callee.code.ops().as_ptr();
+                ip = ops;
                 fr = &mut p.regs[new_base..];
                 next!();
             }
@@ -1493,7 +1521,8 @@ fn run_scalar<const TRACE: bool>(
                 let Some(v) = Scalar::of(reg!(src)) else {
                     break;
                 };
-                let (caller_ops, caller) = if sp != 0 {
+                let at = pc!();
+                let (caller_ops, caller_ip, caller) = if sp != 0 {
                     // A caller this loop saved: it met the loop's
                     // invariants when it called (its registers below this
                     // frame's, its pc after a `CALL` at most its code's
@@ -1502,7 +1531,7 @@ fn run_scalar<const TRACE: bool>(
                     // SAFETY: `saved[..sp + 1]` is initialised (above).
                     let s = unsafe { saved[sp].assume_init() };
                     discard_scalars(&mut p.regs, p.frame.base as usize);
-                    (s.ops, s.frame)
+                    (s.ops, s.ip, s.frame)
                 } else {
                     let Some(&caller) = p.call_stack.last() else {
                         break;
@@ -1519,7 +1548,8 @@ fn run_scalar<const TRACE: bool>(
                     p.call_stack.pop();
                     shrink_to(&mut p.regs, p.frame.base as usize);
                     cap = local_cap(&p.call_stack);
-                    (caller_code.ops(), caller)
+                    let ops = caller_code.ops().as_ptr();
+                    (ops, ops.wrapping_add(caller.pc as usize), caller)
                 };
                 fuel -= 1;
                 close!(at + 1, caller.pc);
@@ -1527,7 +1557,7 @@ fn run_scalar<const TRACE: bool>(
                 let dst = p.frame.ret;
                 p.frame = caller;
                 ops = caller_ops;
-                pc = caller.pc;
+                ip = caller_ip;
                 fr = &mut p.regs[caller.base as usize..];
                 if let Some(slot) = dst.and_then(|r| fr.get_mut(r as usize)) {
                     v.store(slot);
@@ -1543,6 +1573,7 @@ fn run_scalar<const TRACE: bool>(
             break;
         }
     }
+    let pc = pc!();
     end_run!(pc);
     emit_reps!();
     if sp != 0 {
@@ -1559,10 +1590,11 @@ fn run_scalar<const TRACE: bool>(
 const LOCAL_FRAMES: usize = 64;
 
 /// A caller saved by the scalar loop's `CALL`: its frame (with the pc it
-/// resumes at) and its code's ops.
+/// resumes at), its code's ops and the op at that pc.
 #[derive(Clone, Copy)]
-struct Saved<'a> {
-    ops: &'a [Op],
+struct Saved {
+    ops: *const Op,
+    ip: *const Op,
     frame: Frame,
 }
 

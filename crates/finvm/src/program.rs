@@ -696,25 +696,12 @@ impl Code {
         self.scalar_regs
     }
 
-    /// The compact encoding, with its `Exit` sentinel (for
-    /// [`Code::fetch_in`]).
+    /// The compact encoding: `len() + 1` ops, the last the `Exit`
+    /// sentinel (the scalar loop reads them through a raw pointer, without
+    /// bounds checks, at every pc up to `len()`).
     #[inline(always)]
     pub(crate) fn ops(&self) -> &[Op] {
         &self.ops
-    }
-
-    /// The compact instruction at `pc` of a code whose ops are `ops` (read
-    /// once with [`Code::ops`], so that the loop keeps them in a machine
-    /// register), or the `Exit` sentinel at `pc == len`, without a bounds
-    /// check.
-    ///
-    /// # Safety
-    /// `ops` is the `ops()` of a code `c` and `pc <= c.len()`.
-    #[inline(always)]
-    pub(crate) unsafe fn fetch_in(ops: &[Op], pc: u32) -> &Op {
-        debug_assert!((pc as usize) < ops.len());
-        // SAFETY: `ops` holds `c.len() + 1` ops and `pc <= c.len()`.
-        unsafe { ops.get_unchecked(pc as usize) }
     }
 }
 
