@@ -927,7 +927,6 @@ fn run_scalar<const TRACE: bool>(
     let pc0 = p.frame.pc;
     let mut ip: *const Op = ops.wrapping_add(pc0 as usize);
     let mut fuel = *fuel_;
-    // `p.frame` is kept current except for its pc, which is written back on exit.
     let mut fr: &mut [Value] = &mut p.regs[p.frame.base as usize..];
     // Invariants of the loop, checked here and wherever the function, `fr`
     // and the pc change other than as `Code` guarantees (`CALL`,
@@ -954,16 +953,28 @@ fn run_scalar<const TRACE: bool>(
     let max_list_len = i64::from(core.limits.max_list_length);
     let max_value_depth = i64::from(core.limits.max_value_depth);
     let max_value_size = core.limits.max_value_size.max(0) as u64;
-    // The top of the call stack: the callers saved by this loop's `CALL`s,
-    // `saved[..sp]` (initialised), above `p.call_stack`, where they are
-    // moved when `saved` is full and on exit. Their callees were created
-    // by this loop and have held nothing but scalars, so `RETURN` drops
-    // them without looking. `cap`: how many `saved` may hold before its end
-    // or the call depth limit.
+    // The top of the call stack, above `p.call_stack`: the current frame,
+    // `saved[sp]` (its `ip` stale: the loop holds it), and below it the
+    // callers saved by this loop's `CALL`s, `saved[..sp]`. `saved[..=sp]`
+    // is initialised. The frames above `saved[0]` were created by this
+    // loop and have held nothing but scalars, so `RETURN` drops them
+    // without looking. The callers move to `p.call_stack` when `saved` is
+    // full and on exit, when the current frame goes back to `p.frame`.
+    // `cap`: how many callers `saved` may hold before its end or the call
+    // depth limit.
     let mut saved = [MaybeUninit::<Saved>::uninit(); LOCAL_FRAMES];
+    saved[0] = MaybeUninit::new(Saved::of(p.frame, ops));
     let mut sp = 0usize;
-    let local_cap = |stack: &Vec<Frame>| max_depth.saturating_sub(stack.len()).min(LOCAL_FRAMES);
+    let local_cap =
+        |stack: &Vec<Frame>| max_depth.saturating_sub(stack.len()).min(LOCAL_FRAMES - 1);
     let mut cap = local_cap(&p.call_stack);
+    /// The current frame.
+    macro_rules! cur {
+        () => {
+            // SAFETY: `saved[..=sp]` is initialised (above).
+            unsafe { saved[sp].assume_init_ref() }
+        };
+    }
     // With `TRACE`: the steps not yet in `core.trace`, a run of consecutive
     // pcs of the current function, `run_start..pc` (pcs do not wrap: code
     // is far shorter than 2^32 instructions). A step that falls through
@@ -1004,7 +1015,7 @@ fn run_scalar<const TRACE: bool>(
     macro_rules! emit_reps {
         () => {
             if TRACE {
-                pending.emit(core, p.frame.func);
+                pending.emit(core, cur!().func);
             }
         };
     }
@@ -1012,7 +1023,7 @@ fn run_scalar<const TRACE: bool>(
     macro_rules! write_reps {
         () => {
             if TRACE {
-                pending.emit(core, p.frame.func);
+                pending.emit(core, cur!().func);
                 pending.times = 0;
             }
         };
@@ -1021,7 +1032,7 @@ fn run_scalar<const TRACE: bool>(
     macro_rules! end_run {
         ($end:expr) => {
             if TRACE {
-                pending.end_run(core, p.frame.func, run_start, $end);
+                pending.end_run(core, cur!().func, run_start, $end);
             }
         };
     }
@@ -1467,9 +1478,11 @@ fn run_scalar<const TRACE: bool>(
                     break;
                 };
                 if sp >= cap {
-                    // `saved` is full, or the call depth at its limit.
-                    // SAFETY: `saved[..sp]` is initialised (above).
+                    // `saved` is full, or the call depth at its limit: the
+                    // callers move to the call stack.
+                    // SAFETY: `saved[..=sp]` is initialised (above).
                     unsafe { spill(&mut p.call_stack, &saved[..sp]) };
+                    saved[0] = saved[sp];
                     sp = 0;
                     cap = local_cap(&p.call_stack);
                     if cap == 0 {
@@ -1483,33 +1496,27 @@ fn run_scalar<const TRACE: bool>(
                 // `code.scalar_regs() <= fr.len()`, the loop's invariant,
                 // and `fr` is the register stack from the frame's base;
                 // `offs.len() == n <= rc`, checked above.
-                if !unsafe { push_frame(&mut p.regs, p.frame.base as usize, offs, rc) } {
+                let caller_base = cur!().base as usize;
+                if !unsafe { push_frame(&mut p.regs, caller_base, offs, rc) } {
                     break;
                 }
                 fuel -= 1;
-                // The caller's frame built from fields, not read back whole
-                // right after its pc was stored (a store-forwarding stall).
-                let at = pc!();
+                if TRACE {
+                    let at = pc!();
+                    close!(at + 1, 0);
+                    write_reps!();
+                }
+                // SAFETY: `saved[sp]` is initialised (above).
+                unsafe { saved[sp].assume_init_mut() }.ip = ip.wrapping_add(1);
+                ops = callee.code.ops().as_ptr();
+                sp += 1;
                 saved[sp] = MaybeUninit::new(Saved {
                     ops,
-                    ip: ip.wrapping_add(1),
-                    frame: Frame {
-                        func: p.frame.func,
-                        pc: at + 1,
-                        base: p.frame.base,
-                        ret: p.frame.ret,
-                    },
-                });
-                sp += 1;
-                close!(at + 1, 0);
-                write_reps!();
-                p.frame = Frame {
+                    ip: ops,
                     func: f,
-                    pc: 0,
                     base: new_base as u32,
                     ret: Some(dst),
-                };
-                ops = callee.code.ops().as_ptr();
+                });
                 ip = ops;
                 fr = &mut p.regs[new_base..];
                 next!();
@@ -1522,23 +1529,21 @@ fn run_scalar<const TRACE: bool>(
                     break;
                 };
                 let at = pc!();
-                let (caller_ops, caller_ip, caller) = if sp != 0 {
+                let done = *cur!();
+                if sp != 0 {
                     // A caller this loop saved: it met the loop's
                     // invariants when it called (its registers below this
                     // frame's, its pc after a `CALL` at most its code's
                     // length), and nothing has changed them since.
+                    discard_scalars(&mut p.regs, done.base as usize);
                     sp -= 1;
-                    // SAFETY: `saved[..sp + 1]` is initialised (above).
-                    let s = unsafe { saved[sp].assume_init() };
-                    discard_scalars(&mut p.regs, p.frame.base as usize);
-                    (s.ops, s.ip, s.frame)
                 } else {
                     let Some(&caller) = p.call_stack.last() else {
                         break;
                     };
                     let caller_code = &program.functions[caller.func as usize].code;
                     // The caller's registers once this frame's are dropped.
-                    let caller_len = (p.frame.base as usize).wrapping_sub(caller.base as usize);
+                    let caller_len = (done.base as usize).wrapping_sub(caller.base as usize);
                     if caller_len > p.regs.len()
                         || caller_len < caller_code.scalar_regs() as usize
                         || caller.pc as usize > caller_code.len()
@@ -1546,20 +1551,26 @@ fn run_scalar<const TRACE: bool>(
                         break; // the loop's invariants (only a malformed state)
                     }
                     p.call_stack.pop();
-                    shrink_to(&mut p.regs, p.frame.base as usize);
+                    shrink_to(&mut p.regs, done.base as usize);
                     cap = local_cap(&p.call_stack);
-                    let ops = caller_code.ops().as_ptr();
-                    (ops, ops.wrapping_add(caller.pc as usize), caller)
-                };
+                    saved[0] = MaybeUninit::new(Saved::of(caller, caller_code.ops().as_ptr()));
+                }
                 fuel -= 1;
-                close!(at + 1, caller.pc);
-                write_reps!();
-                let dst = p.frame.ret;
-                p.frame = caller;
-                ops = caller_ops;
-                ip = caller_ip;
+                let caller = *cur!();
+                if TRACE {
+                    let pc = ((caller.ip as usize - caller.ops as usize)
+                        / std::mem::size_of::<Op>()) as u32;
+                    // The returning frame's run, then the caller's.
+                    let (func, start) = (done.func, run_start);
+                    pending.end_run(core, func, start, at + 1);
+                    pending.emit(core, func);
+                    pending.times = 0;
+                    run_start = pc;
+                }
+                ops = caller.ops;
+                ip = caller.ip;
                 fr = &mut p.regs[caller.base as usize..];
-                if let Some(slot) = dst.and_then(|r| fr.get_mut(r as usize)) {
+                if let Some(slot) = done.ret.and_then(|r| fr.get_mut(r as usize)) {
                     v.store(slot);
                 }
                 next!();
@@ -1577,10 +1588,10 @@ fn run_scalar<const TRACE: bool>(
     end_run!(pc);
     emit_reps!();
     if sp != 0 {
-        // SAFETY: `saved[..sp]` is initialised (above).
+        // SAFETY: `saved[..=sp]` is initialised (above).
         unsafe { spill(&mut p.call_stack, &saved[..sp]) };
     }
-    p.frame.pc = pc;
+    p.frame = cur!().frame(pc);
     *fuel_ = fuel;
 }
 
@@ -1589,13 +1600,43 @@ fn run_scalar<const TRACE: bool>(
 /// touch no `Vec`, and a `RETURN` finds its caller's code in one load.
 const LOCAL_FRAMES: usize = 64;
 
-/// A caller saved by the scalar loop's `CALL`: its frame (with the pc it
-/// resumes at), its code's ops and the op at that pc.
+/// A frame on the scalar loop's own stack: a `Frame` whose pc is the op
+/// `ip` points at in its code's `ops`.
 #[derive(Clone, Copy)]
 struct Saved {
     ops: *const Op,
     ip: *const Op,
-    frame: Frame,
+    func: u32,
+    base: u32,
+    ret: Option<u32>,
+}
+
+impl Saved {
+    /// `frame`, whose code's ops are `ops`.
+    fn of(frame: Frame, ops: *const Op) -> Saved {
+        Saved {
+            ops,
+            ip: ops.wrapping_add(frame.pc as usize),
+            func: frame.func,
+            base: frame.base,
+            ret: frame.ret,
+        }
+    }
+
+    /// The frame, at pc `pc`.
+    fn frame(&self, pc: u32) -> Frame {
+        Frame {
+            func: self.func,
+            pc,
+            base: self.base,
+            ret: self.ret,
+        }
+    }
+
+    /// The frame, at the pc of `ip`.
+    fn resumed(&self) -> Frame {
+        self.frame(((self.ip as usize - self.ops as usize) / std::mem::size_of::<Op>()) as u32)
+    }
 }
 
 /// Moves the scalar loop's saved callers to the call stack, oldest first.
@@ -1606,7 +1647,11 @@ struct Saved {
 #[inline(never)]
 unsafe fn spill(stack: &mut Vec<Frame>, saved: &[MaybeUninit<Saved>]) {
     // SAFETY: the caller guarantees each is initialised; `Saved` is `Copy`.
-    stack.extend(saved.iter().map(|s| unsafe { s.assume_init() }.frame));
+    stack.extend(
+        saved
+            .iter()
+            .map(|s| unsafe { s.assume_init_ref() }.resumed()),
+    );
 }
 
 /// The scalar loop's trace steps not yet written, before its current run:
