@@ -908,11 +908,10 @@ fn scalar_candidate(ins: &Instr) -> bool {
 /// instruction that needs anything else (an allocation, an overflow, an
 /// error, a heap value to drop), which `exec_fast` then runs. Apart from
 /// growing the register and call stacks and dropping a returning frame, it
-/// calls nothing, so its state stays in machine registers. `p.frame` is
-/// kept current except for its pc (the loop holds a pointer to the op at
-/// the pc instead), written back on exit; the callers its `CALL`s save are
-/// kept on a small stack of its own (see `LOCAL_FRAMES`) and moved to
-/// `p.call_stack` on exit.
+/// calls nothing, so its state stays in machine registers. The current
+/// frame and the callers its `CALL`s save are kept on a small stack of its
+/// own (see `LOCAL_FRAMES`; the pc as a pointer to the op at the pc) and
+/// written back to `p.frame` and `p.call_stack` on exit.
 #[inline(never)]
 fn run_scalar<const TRACE: bool>(
     program: &Program,
@@ -1595,9 +1594,10 @@ fn run_scalar<const TRACE: bool>(
     *fuel_ = fuel;
 }
 
-/// How many callers the scalar loop saves on a stack of its own before it
-/// moves them to the process's call stack: a `CALL` and a `RETURN` then
-/// touch no `Vec`, and a `RETURN` finds its caller's code in one load.
+/// How many frames (the current one and its callers) the scalar loop keeps
+/// on a stack of its own before it moves the callers to the process's
+/// call stack: a `CALL` and a `RETURN` then touch neither `Process::frame`
+/// nor a `Vec`, and a `RETURN` finds its caller's next op in one load.
 const LOCAL_FRAMES: usize = 64;
 
 /// A frame on the scalar loop's own stack: a `Frame` whose pc is the op
