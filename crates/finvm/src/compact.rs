@@ -153,6 +153,15 @@ pub(crate) enum Op {
     Return {
         src: Off,
     },
+    /// `ADD` (or `SUB` when `sub`) into `dst` followed by `RETURN dst` (at
+    /// pc + 1, kept): the two steps in one dispatch when the budget allows
+    /// (the result goes to the caller only: the frame is dropped).
+    ArithReturn {
+        sub: bool,
+        dst: Off,
+        a: Off,
+        b: Off,
+    },
 }
 
 /// The most arguments a compact `CALL` passes (more: [`Op::Exit`]).
@@ -180,14 +189,30 @@ pub(crate) fn lower(code: &[Instr], constants: &[Value]) -> Vec<Op> {
         }
     }
     for pc in 1..ops.len() {
-        if let Some(fused) =
-            load_cmp_jump(&ops[pc - 1], &ops[pc]).or_else(|| load_arith(&ops[pc - 1], &ops[pc]))
+        let (first, second) = (&ops[pc - 1], &ops[pc]);
+        if let Some(fused) = load_cmp_jump(first, second)
+            .or_else(|| load_arith(first, second))
+            .or_else(|| arith_return(first, second))
         {
             ops[pc - 1] = fused;
         }
     }
     ops.push(Op::Exit);
     ops
+}
+
+/// The [`Op::ArithReturn`] for an `ADD` or `SUB` whose result is returned
+/// at once.
+fn arith_return(arith: &Op, ret: &Op) -> Option<Op> {
+    let (sub, dst, a, b) = match *arith {
+        Op::Add { dst, a, b } => (false, dst, a, b),
+        Op::Sub { dst, a, b } => (true, dst, a, b),
+        _ => return None,
+    };
+    match *ret {
+        Op::Return { src } if src == dst => Some(Op::ArithReturn { sub, dst, a, b }),
+        _ => None,
+    }
 }
 
 /// The [`Op::LoadArith`] for a small-int load followed by an `ADD` or
@@ -482,6 +507,26 @@ mod tests {
             lower(&[load, branch(0, 1)], &text)[0],
             Op::LoadConst { .. }
         ));
+    }
+
+    #[test]
+    fn arithmetic_fuses_with_the_return_of_its_result() {
+        let ret = |src| Instr::Return { src };
+        let add = Instr::Add { dst: 2, a: 0, b: 1 };
+        assert_eq!(
+            lower(&[add.clone(), ret(2)], &[])[0],
+            Op::ArithReturn {
+                sub: false,
+                dst: 32,
+                a: 0,
+                b: 16
+            }
+        );
+        assert!(matches!(
+            lower(&[Instr::Sub { dst: 2, a: 0, b: 1 }, ret(2)], &[])[0],
+            Op::ArithReturn { sub: true, .. }
+        ));
+        assert!(matches!(lower(&[add, ret(1)], &[])[0], Op::Add { .. }));
     }
 
     #[test]

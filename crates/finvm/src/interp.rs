@@ -1242,6 +1242,60 @@ fn run_scalar<const TRACE: bool>(
             continue;
         }};
     }
+    /// Returns the scalar `$v` to the caller, the last of `$steps` steps
+    /// that end at pc `$end` (exclusive), and goes on there. Everything is
+    /// checked before anything changes.
+    macro_rules! return_scalar {
+        ($v:expr, $end:expr, $steps:expr) => {{
+            let v: Scalar = $v;
+            let end: u32 = $end;
+            let done = *cur!();
+            if sp != 0 {
+                // A caller this loop saved: it met the loop's invariants
+                // when it called (its registers below this frame's, its pc
+                // after a `CALL` at most its code's length), and nothing
+                // has changed them since.
+                discard_scalars(&mut p.regs, done.base as usize);
+                sp -= 1;
+            } else {
+                let Some(&caller) = p.call_stack.last() else {
+                    break;
+                };
+                let caller_code = &program.functions[caller.func as usize].code;
+                // The caller's registers once this frame's are dropped.
+                let caller_len = (done.base as usize).wrapping_sub(caller.base as usize);
+                if caller_len > p.regs.len()
+                    || caller_len < caller_code.scalar_regs() as usize
+                    || caller.pc as usize > caller_code.len()
+                {
+                    break; // the loop's invariants (only a malformed state)
+                }
+                p.call_stack.pop();
+                shrink_to(&mut p.regs, done.base as usize);
+                cap = local_cap(&p.call_stack);
+                saved[0] = MaybeUninit::new(Saved::of(caller, caller_code.ops().as_ptr()));
+            }
+            fuel -= $steps;
+            let caller = *cur!();
+            if TRACE {
+                let pc =
+                    ((caller.ip as usize - caller.ops as usize) / std::mem::size_of::<Op>()) as u32;
+                // The returning frame's run, then the caller's.
+                let (func, start) = (done.func, run_start);
+                pending.end_run(core, func, start, end);
+                pending.emit(core, func);
+                pending.times = 0;
+                run_start = pc;
+            }
+            ops = caller.ops;
+            ip = caller.ip;
+            fr = &mut p.regs[caller.base as usize..];
+            if let Some(slot) = done.ret.and_then(|r| fr.get_mut(r as usize)) {
+                v.store(slot);
+            }
+            next!();
+        }};
+    }
     if fuel == 0 {
         return;
     }
@@ -1522,57 +1576,32 @@ fn run_scalar<const TRACE: bool>(
             }
             Op::Return { src } => {
                 // A scalar returned to a caller (the first frame's return
-                // ends the process: the general path). Everything is checked
-                // before anything changes.
+                // ends the process: the general path).
                 let Some(v) = Scalar::of(reg!(src)) else {
                     break;
                 };
-                let at = pc!();
-                let done = *cur!();
-                if sp != 0 {
-                    // A caller this loop saved: it met the loop's
-                    // invariants when it called (its registers below this
-                    // frame's, its pc after a `CALL` at most its code's
-                    // length), and nothing has changed them since.
-                    discard_scalars(&mut p.regs, done.base as usize);
-                    sp -= 1;
+                return_scalar!(v, pc!() + 1, 1);
+            }
+            Op::ArithReturn { sub, dst, a, b } => {
+                let (x, y) = (small!(a), small!(b));
+                let Some(r) = (if sub {
+                    x.checked_sub(y)
                 } else {
-                    let Some(&caller) = p.call_stack.last() else {
-                        break;
-                    };
-                    let caller_code = &program.functions[caller.func as usize].code;
-                    // The caller's registers once this frame's are dropped.
-                    let caller_len = (done.base as usize).wrapping_sub(caller.base as usize);
-                    if caller_len > p.regs.len()
-                        || caller_len < caller_code.scalar_regs() as usize
-                        || caller.pc as usize > caller_code.len()
-                    {
-                        break; // the loop's invariants (only a malformed state)
-                    }
-                    p.call_stack.pop();
-                    shrink_to(&mut p.regs, done.base as usize);
-                    cap = local_cap(&p.call_stack);
-                    saved[0] = MaybeUninit::new(Saved::of(caller, caller_code.ops().as_ptr()));
+                    x.checked_add(y)
+                }) else {
+                    break;
+                };
+                if fuel >= 2 {
+                    // The frame's registers are dropped on return: the sum
+                    // goes to the caller only.
+                    return_scalar!(Scalar::Int(r), pc!() + 2, 2);
                 }
-                fuel -= 1;
-                let caller = *cur!();
-                if TRACE {
-                    let pc = ((caller.ip as usize - caller.ops as usize)
-                        / std::mem::size_of::<Op>()) as u32;
-                    // The returning frame's run, then the caller's.
-                    let (func, start) = (done.func, run_start);
-                    pending.end_run(core, func, start, at + 1);
-                    pending.emit(core, func);
-                    pending.times = 0;
-                    run_start = pc;
+                // The budget allows the arithmetic alone.
+                match reg_mut!(dst) {
+                    Value::Int(Int::Small(old)) => *old = r,
+                    _ => store!(dst, Value::Int(Int::Small(r))),
                 }
-                ops = caller.ops;
-                ip = caller.ip;
-                fr = &mut p.regs[caller.base as usize..];
-                if let Some(slot) = done.ret.and_then(|r| fr.get_mut(r as usize)) {
-                    v.store(slot);
-                }
-                next!();
+                adv!(1);
             }
             // Every other instruction, and past the last one: the general
             // path (which raises "PC out of bounds" for the latter).

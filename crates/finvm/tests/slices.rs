@@ -311,3 +311,30 @@ fn loads_fused_with_what_reads_them_equal_the_general_path() {
         }
     }
 }
+
+/// `ADD`/`SUB` fused with the `RETURN` of its result: returned to a caller
+/// (sum, difference, an overflow, a non-int operand) and from the first
+/// frame (no caller: the general path ends the process), against the
+/// general path, traced and untraced, at every step budget.
+#[test]
+fn arithmetic_returned_at_once_equals_the_general_path() {
+    let values = [
+        r#"{"int":"5"}"#,
+        r#"{"int":"9223372036854775807"}"#,
+        r#""s""#,
+    ];
+    for value in values {
+        for op in ["ADD", "SUB"] {
+            let text = format!(
+                r#"{{"entrypoint":"main","limits":{{"maxSteps":1000}},
+                "constants":[{value},{{"int":"-3"}}],
+                "functions":{{"main":{{"arity":0,"registerCount":4,"instructions":[
+                  ["LOAD_CONST",0,0],["LOAD_CONST",1,1],
+                  ["CALL",2,"f",[0,1]],["CALL",3,"f",[1,0]],["{op}",2,2,3],["RETURN",2]]}},
+                 "f":{{"arity":2,"registerCount":3,"instructions":[
+                  ["{op}",2,0,1],["RETURN",2]]}}}}}}"#
+            );
+            scalar_loop_equals_general_path_up_to(&text, 12);
+        }
+    }
+}
