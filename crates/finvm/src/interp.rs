@@ -1138,6 +1138,28 @@ fn run_scalar<const TRACE: bool>(
             std::mem::forget(std::mem::replace(scalar_slot!($r), $v))
         };
     }
+    /// Stores a small int, checking for one in the register first (most
+    /// often it holds one).
+    macro_rules! put_int {
+        ($r:expr, $x:expr) => {{
+            let x: i64 = $x;
+            match reg_mut!($r) {
+                Value::Int(Int::Small(old)) => *old = x,
+                _ => store!($r, Value::Int(Int::Small(x))),
+            }
+        }};
+    }
+    /// Takes a branch whose steps are counted, to `$target` and, with
+    /// `$skip`, past the no-op there when the budget allows its step.
+    macro_rules! take_branch {
+        ($target:expr, $skip:expr) => {{
+            let target: u32 = $target;
+            close!(pc!(), target);
+            let s = u32::from($skip && fuel != 0);
+            goto!(target + s);
+            fuel -= u64::from(s);
+        }};
+    }
     /// Copies the scalar `$v` (a `&Value`) into register `$dst`, which must
     /// hold one. Each kind is written field by field in its own arm: a
     /// 16-byte `Value` assembled on the stack from two 8-byte stores and
@@ -1172,10 +1194,7 @@ fn run_scalar<const TRACE: bool>(
                 break;
             };
             // Most often the register already holds a small int.
-            match reg_mut!($dst) {
-                Value::Int(Int::Small(x)) => *x = r,
-                _ => store!($dst, Value::Int(Int::Small(r))),
-            }
+            put_int!($dst, r);
             adv!(1);
         }};
     }
@@ -1313,10 +1332,7 @@ fn run_scalar<const TRACE: bool>(
                 adv!(1);
             }
             Op::LoadInt { dst, x } => {
-                match reg_mut!(dst) {
-                    Value::Int(Int::Small(old)) => *old = x,
-                    _ => store!(dst, Value::Int(Int::Small(x))),
-                }
+                put_int!(dst, x);
                 adv!(1);
             }
             Op::LoadConst { dst, idx } => {
@@ -1350,10 +1366,7 @@ fn run_scalar<const TRACE: bool>(
                 let Some(r) = r else {
                     break;
                 };
-                match reg_mut!(dst) {
-                    Value::Int(Int::Small(x)) => *x = r,
-                    _ => store!(dst, Value::Int(Int::Small(r))),
-                }
+                put_int!(dst, r);
                 fuel -= 1;
                 adv!(1);
                 // SAFETY: `ip` points at an op of the current code: the
@@ -1377,11 +1390,7 @@ fn run_scalar<const TRACE: bool>(
                     fuel -= 2;
                     adv!(2);
                     if r == on {
-                        close!(pc!(), target);
-                        // And the no-op at the target, budget allowing.
-                        let s = u32::from(skip && fuel != 0);
-                        goto!(target + s);
-                        fuel -= u64::from(s);
+                        take_branch!(target, skip);
                     }
                     next!();
                 }
@@ -1399,27 +1408,17 @@ fn run_scalar<const TRACE: bool>(
             } => {
                 if fuel >= 3 {
                     let r = cmp.holds(small!(a).cmp(&x));
-                    match reg_mut!(k) {
-                        Value::Int(Int::Small(old)) => *old = x,
-                        _ => store!(k, Value::Int(Int::Small(x))),
-                    }
+                    put_int!(k, x);
                     put_bool!(dst, r);
                     fuel -= 3;
                     adv!(3);
                     if r == on {
-                        close!(pc!(), target);
-                        // And the no-op at the target, budget allowing.
-                        let s = u32::from(skip && fuel != 0);
-                        goto!(target + s);
-                        fuel -= u64::from(s);
+                        take_branch!(target, skip);
                     }
                     next!();
                 }
                 // The budget allows less: the load alone.
-                match reg_mut!(k) {
-                    Value::Int(Int::Small(old)) => *old = x,
-                    _ => store!(k, Value::Int(Int::Small(x))),
-                }
+                put_int!(k, x);
                 adv!(1);
             }
             Op::LoadArith {
@@ -1440,23 +1439,14 @@ fn run_scalar<const TRACE: bool>(
                     let Some(r) = r else {
                         break;
                     };
-                    match reg_mut!(k) {
-                        Value::Int(Int::Small(old)) => *old = x,
-                        _ => store!(k, Value::Int(Int::Small(x))),
-                    }
-                    match reg_mut!(dst) {
-                        Value::Int(Int::Small(old)) => *old = r,
-                        _ => store!(dst, Value::Int(Int::Small(r))),
-                    }
+                    put_int!(k, x);
+                    put_int!(dst, r);
                     fuel -= 2;
                     adv!(2);
                     next!();
                 }
                 // The budget allows less: the load alone.
-                match reg_mut!(k) {
-                    Value::Int(Int::Small(old)) => *old = x,
-                    _ => store!(k, Value::Int(Int::Small(x))),
-                }
+                put_int!(k, x);
                 adv!(1);
             }
             Op::JumpIf {
@@ -1597,10 +1587,7 @@ fn run_scalar<const TRACE: bool>(
                     return_scalar!(Scalar::Int(r), pc!() + 2, 2);
                 }
                 // The budget allows the arithmetic alone.
-                match reg_mut!(dst) {
-                    Value::Int(Int::Small(old)) => *old = r,
-                    _ => store!(dst, Value::Int(Int::Small(r))),
-                }
+                put_int!(dst, r);
                 adv!(1);
             }
             // Every other instruction, and past the last one: the general
