@@ -201,14 +201,19 @@ pub(crate) fn lower(code: &[Instr], constants: &[Value]) -> Vec<Op> {
     ops
 }
 
+/// An `ADD` or `SUB`: whether it subtracts, and its registers.
+fn add_or_sub(op: &Op) -> Option<(bool, Off, Off, Off)> {
+    match *op {
+        Op::Add { dst, a, b } => Some((false, dst, a, b)),
+        Op::Sub { dst, a, b } => Some((true, dst, a, b)),
+        _ => None,
+    }
+}
+
 /// The [`Op::ArithReturn`] for an `ADD` or `SUB` whose result is returned
 /// at once.
 fn arith_return(arith: &Op, ret: &Op) -> Option<Op> {
-    let (sub, dst, a, b) = match *arith {
-        Op::Add { dst, a, b } => (false, dst, a, b),
-        Op::Sub { dst, a, b } => (true, dst, a, b),
-        _ => return None,
-    };
+    let (sub, dst, a, b) = add_or_sub(arith)?;
     match *ret {
         Op::Return { src } if src == dst => Some(Op::ArithReturn { sub, dst, a, b }),
         _ => None,
@@ -221,11 +226,7 @@ fn load_arith(load: &Op, arith: &Op) -> Option<Op> {
     let &Op::LoadInt { dst: k, x } = load else {
         return None;
     };
-    let (sub, dst, a, b) = match *arith {
-        Op::Add { dst, a, b } => (false, dst, a, b),
-        Op::Sub { dst, a, b } => (true, dst, a, b),
-        _ => return None,
-    };
+    let (sub, dst, a, b) = add_or_sub(arith)?;
     let (rev, a) = match (a == k, b == k) {
         (false, true) => (false, a),
         // `k + b` is `b + k`.
